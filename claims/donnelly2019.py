@@ -1,0 +1,108 @@
+"""Donnelly & Roegiest (2019), "On Interpretability and Feature Representations: An Analysis
+of the Sentiment Neuron", ECIR 2019 (Kira Systems). OpenAI's released weights; MR, CR and
+IMDB pooled and split 70 / 10 / 20 with a fixed seed; SST on OpenAI's splits."""
+
+from harness.claims import Citation, Claim, Threshold, Tolerance
+
+CITATION = Citation("donnelly2019", "Donnelly & Roegiest, ECIR 2019")
+ACCURACY = Tolerance(1.0, "two-sided", "library versions, seed of the 70/10/20 split")
+DATASETS = ("sst", "mr", "cr", "imdb")
+
+
+def _cite(where):
+    return Citation(CITATION.source, CITATION.reference, where)
+
+
+def _value(claim_id, where, statement, published, data, metric="test accuracy (%)"):
+    return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
+                 kind="value", metric=metric, published=published, tolerance=ACCURACY,
+                 requires_model="openai-release", requires_data=data)
+
+
+def _shape(claim_id, where, statement, threshold, data, published="qualitative", metric=""):
+    return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
+                 kind="shape", metric=metric or threshold.statistic, published=published,
+                 threshold=threshold, requires_model="mlstm", requires_data=data)
+
+
+TABLE1 = {  # dataset: (all units, sentiment unit deleted, sentiment unit only)
+    "sst": (91.76, 91.87, 88.52), "mr": (87.52, 86.96, 84.52),
+    "cr": (91.38, 90.72, 88.33), "imdb": (92.28, 91.77, 91.46),
+}
+TABLE2 = {  # dataset: (final cell state, mean over bytes, concat(final, mean))
+    "sst": (91.76, 88.03, 91.76), "mr": (87.52, 82.97, 87.43),
+    "cr": (91.38, 89.52, 90.45), "imdb": (92.28, 92.82, 93.86),
+}
+TABLE3 = {  # suffix: {features: accuracies on sst, mr, cr, imdb1, imdb10}
+    "positive": {"final": (52.17, 57.22, 77.06, 91.16, 50.30),
+                 "mean": (89.13, 82.88, 90.05, 92.87, 89.73),
+                 "concat": (53.93, 61.07, 79.97, 93.50, 61.25)},
+    "negative": {"final": (72.16, 59.52, 48.01, 90.69, 53.17),
+                 "mean": (89.02, 83.63, 90.98, 92.91, 92.68),
+                 "concat": (73.31, 57.74, 42.44, 93.07, 81.29)},
+}
+SUFFIX = {"positive": " Wonderful", "negative": " Terrible"}
+TABLE1_WHAT = {"all": "all units", "sn_deleted": "the sentiment unit's column zeroed, then refit",
+               "sn_only": "the sentiment unit alone"}
+TABLE2_WHAT = {"final": "the final cell state", "mean": "the cell state averaged over bytes",
+               "concat": "concat(final, mean)"}
+
+CLAIMS = [
+    *[
+        _value(f"table1.{what}.{ds}", "Table 1", f"{ds.upper()}: accuracy with {TABLE1_WHAT[what]}",
+               TABLE1[ds][i], (ds,))
+        for i, what in enumerate(TABLE1_WHAT) for ds in DATASETS
+    ],
+    _shape("sn_not_necessary", "Table 1, Section 4.1",
+           "deleting the sentiment unit changes accuracy by at most 1 point on every dataset",
+           Threshold("max_abs_change", "<=", 1.0), DATASETS,
+           metric="largest |all - deleted| over datasets (points)"),
+    Claim(id="donnelly2019.single_ablation_sweep", citation=_cite("Section 4.1, Figure 2"),
+          statement="refit once per unit with that unit deleted (SST): accuracies span about "
+          "91.54 to 92.15; the best deletion's unit is near chance on its own",
+          kind="value+shape", metric="best accuracy after one deletion (%)", published=92.15,
+          tolerance=ACCURACY, requires_model="openai-release", requires_data=("sst",)),
+    _shape("single_unit_sweep", "Figure 3",
+           "a classifier on each unit alone: other units rival the sentiment unit (at least one "
+           "within 2 points of it)", Threshold("gap_to_best_other", "<=", 2.0, proposed=True),
+           ("sst",), published="Fig. 3",
+           metric="sentiment unit alone minus the best other unit alone (points)"),
+    _shape("cumulative_ablation", "Figure 4",
+           "deleting units in order of decreasing L1 weight: accuracy reaches the sentiment-unit-"
+           "only level with about 100 units left, then falls steeply",
+           Threshold("units_left_at_unit_only_level", "<=", 200, proposed=True), ("sst",),
+           published="~100 units"),
+    _shape("random100", "Figure 5",
+           "1000 classifiers on 100 random units: accuracies roughly normal; more than half beat "
+           "the sentiment unit alone", Threshold("share_beating_unit", ">", 0.5), ("sst",),
+           published="Fig. 5"),
+    *[
+        _value(f"table2.{what}.{ds}", "Table 2", f"{ds.upper()}: accuracy with {TABLE2_WHAT[what]}",
+               TABLE2[ds][i], (ds,))
+        for i, what in enumerate(TABLE2_WHAT) for ds in DATASETS
+    ],
+    Claim(id="donnelly2019.error_overlap", citation=_cite("Section 4.2"),
+          statement="share of test errors common to the final-state and mean-pool classifiers",
+          kind="value", metric="shared errors / all errors (%)", published=35.0,
+          tolerance=Tolerance(5.0, "two-sided", "the source gives a range of 30 to 40 %"),
+          requires_model="openai-release", requires_data=DATASETS),
+    *[
+        _value(f"table3.{polarity}.{feats}.{ds}", "Table 3",
+               f"accuracy with{SUFFIX[polarity]!r} appended to every {ds} test text "
+               f"({TABLE2_WHAT[feats]}, classifier trained on clean text)",
+               TABLE3[polarity][feats][i], ("imdb" if ds.startswith("imdb") else ds,))
+        for polarity in TABLE3 for feats in TABLE3[polarity]
+        for i, ds in enumerate(("sst", "mr", "cr", "imdb1", "imdb10"))
+    ],
+    _shape("suffix_attack_shape", "Table 3, Section 4.3",
+           "on short texts (SST, MR, CR) one suffix word lowers final-state accuracy by at least "
+           "10 points while mean-pool loses at most 2; on IMDB one word costs final-state at most "
+           "2 points but ten words at least 20", Threshold("relations_holding", ">=", 4,
+                                                          proposed=True), DATASETS,
+           metric="how many of the 4 relations hold"),
+    _shape("opposite_polarity", "Section 5 (NVIDIA's reproduction)",
+           "a retrained model's sentiment unit may have the opposite sign; the harness reports "
+           "the sign and never scores a negative unit as a 7 % classifier",
+           Threshold("zero_shot_minus_chance", ">=", 0.0), ("sst",),
+           metric="zero-shot accuracy with the unit's sign minus 50 (points)"),
+]

@@ -1,0 +1,63 @@
+"""'Which neurons do NER?': a reproduction and extension of Xin, Lin & Yu (EMNLP 2019) on
+NCRF++. CoNLL-2003 English, BIO tags."""
+
+from harness.claims import Citation, Claim, Threshold, Tolerance
+
+CITATION = Citation("nerneurons2020", '"Which neurons do NER?" (after Xin, Lin & Yu, EMNLP 2019)')
+F1 = Tolerance(1.0, "two-sided", "seed variance of NCRF++ models, 50d instead of 100d GloVe")
+TAG_ACCURACY = {"B-LOC": .907, "B-MISC": .703, "B-ORG": .723, "B-PER": .931, "I-LOC": .669,
+                "I-MISC": .555, "I-ORG": .613, "I-PER": .956, "O": .996}
+BASELINES = {  # word model: (no char, char LSTM, char CNN)
+    "wordlstm": (86.46, 89.88, 89.74), "wordlstm_crf": (87.82, 90.20, 90.33),
+    "wordcnn": (86.33, 90.42, 88.39), "wordcnn_crf": (86.67, 89.75, 89.42),
+}
+
+
+def _cite(where):
+    return Citation(CITATION.source, CITATION.reference, where)
+
+
+CLAIMS = [
+    *[
+        Claim(id=f"nerneurons2020.baseline_f1.{char}.{word}", citation=_cite("baseline table"),
+              statement=f"CoNLL-2003 test F1 of NCRF++ with {char} characters and {word}",
+              kind="value", metric="entity F1 (%)", published=BASELINES[word][i], tolerance=F1,
+              requires_model="ner-tagger", requires_data=("conll2003", "glove"))
+        for word in BASELINES for i, char in enumerate(("nochar", "charlstm", "charcnn"))
+    ],
+    Claim(id="nerneurons2020.per_tag_accuracy", citation=_cite("analysis model"),
+          statement="the 50-unit analysis model's token accuracy per gold tag "
+          + ", ".join(f"{k} {v}" for k, v in TAG_ACCURACY.items()),
+          kind="value", metric="largest |difference| over tags", published=0.0,
+          tolerance=Tolerance(0.05, "two-sided", "seed variance"),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+    Claim(id="nerneurons2020.sensitivity_correlations", citation=_cite("sensitivity heatmaps"),
+          statement="correlations of tag sensitivity vectors: B-x/I-x positive; I-LOC, I-ORG, "
+          "I-MISC pairwise positive; B-x/I-y negative; O negative with every I-x; share of seeds "
+          "(at least 5) where each holds",
+          kind="shape", metric="smallest share of seeds over relations", published="qualitative",
+          threshold=Threshold("min_seed_share", ">=", 0.6, proposed=True),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+    Claim(id="nerneurons2020.seed_dependence", citation=_cite("seed comparison"),
+          statement="different seeds give different heatmaps with some similarity: matched "
+          "sensitivity rows correlate more than a shuffled control",
+          kind="shape", metric="matched correlation minus shuffled control",
+          published="qualitative", threshold=Threshold("excess_correlation", ">", 0.0),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+    Claim(id="nerneurons2020.ablation_targets_tag", citation=_cite("ablation figure"),
+          statement="zeroing the top-k important units of a tag lowers that tag's accuracy more "
+          "than the others' (B-ORG, top 26 of 50: about -0.64, others within 0.05)",
+          kind="shape", metric="drop of the target tag minus the largest other drop",
+          published=-0.64, threshold=Threshold("selectivity", ">", 0.0),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+    Claim(id="nerneurons2020.weight_similarity", citation=_cite("output weight similarity"),
+          statement="cosine similarity of output rows: B-x/I-x not the most similar pairs; I-LOC, "
+          "I-ORG, I-MISC similar; B-x closer to B-y than to I-x except PER; O closest to I-MISC",
+          kind="shape", metric="how many of the 4 relations hold", published="qualitative",
+          threshold=Threshold("relations_holding", ">=", 3, proposed=True),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+    Claim(id="nerneurons2020.top10_overlap", citation=_cite("overlap figure"),
+          statement="overlap of the top-10 important units between tag pairs (figure)",
+          kind="value", metric="figure", published="figure", tolerance=Tolerance(0.0),
+          requires_model="ner-tagger", requires_data=("conll2003", "glove")),
+]

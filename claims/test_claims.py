@@ -1,0 +1,32 @@
+"""The claim check: one test per registered claim, all against one run of the harness.
+
+By default it runs the fixtures profile (the planted model on the bundled files); with
+``--model``, ``--data-dir`` and ``--profile`` it is a real reproduction. A claim that FAILs
+fails its test; a claim that cannot run is skipped with its reason; the report is written at
+the end of the session either way.
+"""
+
+import pytest
+
+from claims import REGISTRY
+from harness.claims import FAIL, NOT_RUN
+from harness.report import summary_line
+
+
+@pytest.mark.parametrize("claim", REGISTRY, ids=[c.id for c in REGISTRY])
+def test_claim(claim, reproduction):
+    result = reproduction.evaluate(claim)
+    if result.verdict == NOT_RUN:
+        pytest.skip(f"{claim.id}: {result.reason}")
+    assert result.verdict != FAIL, (
+        f"{claim.id}: measured {result.measured}, published {claim.published}; {result.reason}"
+    )
+
+
+def test_report_written(reproduction):
+    """Runs last in this module: every claim has a row in the report."""
+    path = reproduction.write()
+    text = path.read_text()
+    for claim in REGISTRY:
+        assert f"`{claim.id}`" in text
+    assert summary_line(reproduction.results()) in text

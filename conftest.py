@@ -1,0 +1,34 @@
+"""Test tiers and the options of the claim check (``claims/test_claims.py``).
+
+Unmarked tests are the CPU smoke tier and always run. ``full`` tests need real data or long
+runs and ``gpu`` tests need CUDA; both are skipped with a stated reason unless asked for.
+"""
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("neuron-repro")
+    group.addoption("--full", action="store_true", help="run tests marked full (real data)")
+    group.addoption("--gpu", action="store_true", help="run tests marked gpu")
+    group.addoption("--require-gpu", action="store_true",
+                    help="fail, instead of skipping, when a gpu test finds no CUDA")
+    group.addoption("--profile", default=None, help="claim check: report profile name")
+    group.addoption("--model", default=None, help="claim check: model spec (default: fixtures)")
+    group.addoption("--data-dir", default=None, help="claim check: data root")
+    group.addoption("--report-dir", default=None,
+                    help="claim check: where to write the report (default: a temporary folder)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "full" in item.keywords and not config.getoption("--full"):
+            item.add_marker(pytest.mark.skip(reason="needs real data or a long run: use --full"))
+        if "gpu" in item.keywords:
+            if config.getoption("--require-gpu"):
+                if not torch.cuda.is_available():
+                    item.add_marker(pytest.mark.xfail(
+                        reason="--require-gpu: CUDA is not available", run=False, strict=True))
+            elif not config.getoption("--gpu"):
+                item.add_marker(pytest.mark.skip(reason="needs CUDA: use --gpu"))

@@ -1,0 +1,123 @@
+"""The sentiment-unit experiments of radford2017 and chada2017.
+
+``probe_experiment`` runs the paper's L1 protocol on one dataset (train/dev/test splits, or
+10-fold cross-validation for a pooled dataset) once per run and serves every claim that reads
+it. ``zero_shot_experiment`` takes the sentiment unit and its sign from one dataset's probe
+and classifies another dataset by the sign of that unit alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+from sklearn.model_selection import train_test_split
+
+from harness.claims import Claim, Measurement
+from harness.probes import (
+    SEED,
+    cross_validation_folds,
+    run_probe,
+    summarise_folds,
+    zero_shot_accuracy,
+)
+from harness.report import plot_l1_weights, plot_unit_values
+
+DEV_SHARE = 0.1  # of train, for datasets that ship without a dev split (IMDB)
+
+
+def _final_c(ctx, name: str, split: str, texts) -> np.ndarray:
+    key = ("final_c", name, split)
+    if key not in ctx.memo:
+        ctx.memo[key] = ctx.features(texts, ["final_c"], desc=f"{name}/{split}")["final_c"]
+    return ctx.memo[key]
+
+
+def run_dataset_probe(ctx, name: str) -> dict:
+    """The protocol on one dataset, memoised in ``ctx``; returns the report's numbers."""
+    key = ("probe", name)
+    if key in ctx.memo:
+        return ctx.memo[key]
+    ds = ctx.dataset(name)
+    if ds.pool is not None:
+        X, y = _final_c(ctx, name, "pool", ds.pool.texts), ds.pool.labels
+        folds = []
+        for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED):
+            fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test])
+            folds.append(fold)
+        out = summarise_folds(folds)
+        out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
+        out["folds"] = [f.to_dict() for f in folds]
+        coef, X_test, y_test = None, X, y
+    else:
+        splits = ds.splits
+        X_train = _final_c(ctx, name, "train", splits["train"].texts)
+        y_train = splits["train"].labels
+        if "dev" in splits:
+            X_dev, y_dev = _final_c(ctx, name, "dev", splits["dev"].texts), splits["dev"].labels
+            protocol = "given train/dev/test splits"
+        else:
+            idx_train, idx_dev = train_test_split(
+                np.arange(len(y_train)), test_size=DEV_SHARE, random_state=SEED, stratify=y_train
+            )
+            X_dev, y_dev = X_train[idx_dev], y_train[idx_dev]
+            X_train, y_train = X_train[idx_train], y_train[idx_train]
+            protocol = f"dev = stratified {DEV_SHARE:.0%} of train (seed {SEED}), refit on the rest"
+        X_test = _final_c(ctx, name, "test", splits["test"].texts)
+        y_test = splits["test"].labels
+        result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test)
+        out = result.to_dict()
+        out["protocol"] = protocol
+        coef = probe.coef_
+    out["notes"] = ds.notes
+    out["figures"] = _figures(ctx, name, out, coef, X_test, y_test)
+    ctx.memo[key] = out
+    return out
+
+
+def _figures(ctx, name, out, coef, X, y) -> list[str]:
+    if ctx.out_dir is None:
+        return []
+    unit, sign = out["sentiment_unit"], out["sentiment_unit_sign"]
+    figures = []
+    if coef is not None:
+        path = ctx.figure_path(f"{name}_l1_weights.png")
+        plot_l1_weights(coef, path, title=f"{name.upper()}: L1 probe weights ({ctx.profile})")
+        figures.append(path.name)
+    path = ctx.figure_path(f"{name}_sentiment_unit.png")
+    plot_unit_values(
+        X[:, unit], y, path, threshold=0.0,
+        title=f"{name.upper()}: unit {unit} (sign {sign:+d}), final cell state by label",
+    )
+    figures.append(path.name)
+    return figures
+
+
+def probe_experiment(ctx, claim: Claim) -> Measurement:
+    """Measure ``params['quantity']`` of the protocol on ``params['dataset']``."""
+    out = run_dataset_probe(ctx, claim.params["dataset"])
+    details = {k: v for k, v in out.items() if k not in ("folds", "figures")}
+    return Measurement(out[claim.params["quantity"]], details, out["figures"])
+
+
+def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
+    """Classify ``params['dataset']`` by ``sign * c[unit] > 0`` with the unit and sign of the
+    probe on ``params['unit_from']``; no training on the target data."""
+    source = run_dataset_probe(ctx, claim.params["unit_from"])
+    unit, sign = source["sentiment_unit"], source["sentiment_unit_sign"]
+    name = claim.params["dataset"]
+    test = ctx.dataset(name).splits["test"]
+    values = _final_c(ctx, name, "test", test.texts)[:, unit]
+    accuracy = zero_shot_accuracy(values, test.labels, sign)
+    n_correct = int(round(accuracy / 100 * len(test)))
+    ci = binomtest(n_correct, len(test)).proportion_ci(confidence_level=0.95, method="wilson")
+    figures = []
+    if ctx.out_dir is not None:
+        path = ctx.figure_path(f"{name}_zero_shot.png")
+        plot_unit_values(values, test.labels, path, threshold=0.0, title=(
+            f"{name}: unit {unit} from {claim.params['unit_from']} (sign {sign:+d})"))
+        figures.append(path.name)
+    details = {
+        "sentiment_unit": unit, "sentiment_unit_sign": sign, "unit_from": claim.params["unit_from"],
+        "threshold": 0.0, "n": len(test), "ci95": [100 * ci.low, 100 * ci.high],
+    }
+    return Measurement(accuracy, details, figures)

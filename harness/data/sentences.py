@@ -1,0 +1,66 @@
+"""One-sentence-a-line datasets: MR, CR, SUBJ, MPQA (cross-validated in radford2017)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.data.base import Dataset, Split, read_lines, require_files, sha256_of
+
+# name: (positive file, negative file, encoding, where to get it)
+LINE_DATASETS = {
+    "mr": ("mr/rt-polarity.pos", "mr/rt-polarity.neg", "cp1252",
+           "Movie Review sentence polarity v1.0 (Pang & Lee 2005): rt-polaritydata.tar.gz from "
+           "https://www.cs.cornell.edu/people/pabo/movie-review-data/; put rt-polarity.pos/.neg "
+           "in <root>/mr/."),
+    "cr": ("cr/custrev.pos", "cr/custrev.neg", "utf-8",
+           "Customer Reviews (Hu & Liu 2004) as custrev.pos/.neg from the SentEval or "
+           "harvardnlp/sent-conv-torch data; put them in <root>/cr/."),
+    "subj": ("senteval/SUBJ/subj.subjective", "senteval/SUBJ/subj.objective", "utf-8",
+             "SUBJ from SentEval (data/downstream/SUBJ); put subj.subjective and subj.objective "
+             "in <root>/senteval/SUBJ/."),
+    "mpqa": ("senteval/MPQA/mpqa.pos", "senteval/MPQA/mpqa.neg", "utf-8",
+             "MPQA from SentEval (data/downstream/MPQA); put mpqa.pos and mpqa.neg in "
+             "<root>/senteval/MPQA/."),
+}
+
+
+def load_line_dataset(name: str, root: Path) -> Dataset:
+    """A pool of positive (label 1) and negative (label 0) lines; empty lines are dropped."""
+    pos_rel, neg_rel, encoding, how = LINE_DATASETS[name]
+    pos_path, neg_path = require_files(name, root, [pos_rel, neg_rel], how)
+    pos, pos_empty = read_lines(pos_path, encoding)
+    neg, neg_empty = read_lines(neg_path, encoding)
+    ds = Dataset(
+        name=name,
+        pool=Split(pos + neg, [1] * len(pos) + [0] * len(neg)),
+        files={str(p): sha256_of(p) for p in (pos_path, neg_path)},
+    )
+    if pos_empty or neg_empty:
+        ds.notes.append(f"dropped {pos_empty} empty positive and {neg_empty} empty negative lines")
+    return ds
+
+
+def load_yelp(root: Path) -> Dataset:
+    """The Yelp polarity sample: ``label text`` a line (0 = negative, 1 = positive).
+
+    Texts quoted CSV-style lose their quotes (``""`` -> ``"``) and the literal ``\\n``
+    escapes of Zhang et al.'s CSV become newlines (which the preprocessing turns to spaces).
+    The whole sample is the test split: chada2017's claim is zero-shot.
+    """
+    (path,) = require_files(
+        "yelp", root, ["yelp/yelp"],
+        "Yelp review polarity (Zhang et al. 2015): write its test set as '<label> <text>' lines "
+        "(0 = negative, 1 = positive) to <root>/yelp/yelp.",
+    )
+    lines, _ = read_lines(path)
+    texts, labels = [], []
+    for number, line in enumerate(lines, 1):
+        label, _, text = line.partition(" ")
+        if label not in ("0", "1") or not text:
+            raise ValueError(f"{path}:{number}: expected '<0|1> <text>', got {line[:60]!r}")
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].replace('""', '"')
+        texts.append(text.replace("\\n", "\n"))
+        labels.append(int(label))
+    return Dataset(name="yelp", splits={"test": Split(texts, labels)},
+                   files={str(path): sha256_of(path)})

@@ -1,0 +1,362 @@
+"""The byte-level multiplicative LSTM of Radford, Jozefowicz & Sutskever (2017).
+
+"Learning to Generate Reviews and Discovering Sentiment", arXiv 1704.01444; the released
+code is openai/generating-reviews-discovering-sentiment. One step, with x the byte's
+64-dimensional embedding and (c, h) the state (zero at the start of a text)::
+
+    m  = (x Wmx) * (h Wmh)
+    z  = x Wx + m Wh + b                  # four blocks, in the order i, f, o, u
+    c' = sigmoid(f) * c + sigmoid(i) * tanh(u)
+    h' = sigmoid(o) * tanh(c')
+
+Wx, Wh, Wmx and Wmh carry weight normalisation: each column (output unit) is divided by
+its L2 norm over the input axis and multiplied by a gain (gx, gh, gmx, gmh). There is one
+bias vector and no weight norm on the embedding or the output layer. Parameter names follow
+the released files so that ``from_openai`` is a plain copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.numpy import load_file as load_safetensors_numpy
+from safetensors.torch import save_file as save_safetensors
+
+N_BYTES = 256
+CHECKPOINT_FORMAT = "neuron-repro-mlstm/1"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+OPENAI_HOME = "https://github.com/openai/generating-reviews-discovering-sentiment/tree/master/model"
+
+# (file index, parameter name, shape as a function of (n_embed, n_units)); 2..5 are the four
+# column blocks of Wh, concatenated on axis 1.
+OPENAI_FILES = [
+    (0, "embed", lambda e, h: (N_BYTES, e)),
+    (1, "wx", lambda e, h: (e, 4 * h)),
+    (2, "wh", lambda e, h: (h, h)),
+    (3, "wh", lambda e, h: (h, h)),
+    (4, "wh", lambda e, h: (h, h)),
+    (5, "wh", lambda e, h: (h, h)),
+    (6, "wmx", lambda e, h: (e, h)),
+    (7, "wmh", lambda e, h: (h, h)),
+    (8, "b", lambda e, h: (4 * h,)),
+    (9, "gx", lambda e, h: (4 * h,)),
+    (10, "gh", lambda e, h: (4 * h,)),
+    (11, "gmx", lambda e, h: (h,)),
+    (12, "gmh", lambda e, h: (h,)),
+    (13, "out_w", lambda e, h: (h, N_BYTES)),
+    (14, "out_b", lambda e, h: (N_BYTES,)),
+]
+
+
+class ModelFormatError(ValueError):
+    """A weight file is missing, malformed or inconsistent with the others."""
+
+
+@dataclass(frozen=True)
+class MLSTMConfig:
+    n_units: int = 4096
+    n_embed: int = 64
+
+
+def weight_norm(w: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """Normalise each column of ``w`` (n_in, n_out) to unit L2 norm, then scale by ``gain``.
+
+    Matches ``tf.nn.l2_normalize(w, dim=0) * gain`` of the released code: the squared norm is
+    floored at 1e-12, so an all-zero column stays zero.
+    """
+    sq = (w * w).sum(dim=0, keepdim=True).clamp_min(1e-12)
+    return w * torch.rsqrt(sq) * gain
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MLSTM(torch.nn.Module):
+    """Byte-level mLSTM with OpenAI's parameterisation.
+
+    Parameters
+    ----------
+    config : MLSTMConfig
+        ``n_units`` (4096 in the release) and ``n_embed`` (64).
+    """
+
+    def __init__(self, config: MLSTMConfig = MLSTMConfig()):
+        super().__init__()
+        self.config = config
+        h, e = config.n_units, config.n_embed
+        p = torch.nn.Parameter
+        self.embed = p(torch.zeros(N_BYTES, e))
+        self.wx = p(torch.zeros(e, 4 * h))
+        self.wh = p(torch.zeros(h, 4 * h))
+        self.wmx = p(torch.zeros(e, h))
+        self.wmh = p(torch.zeros(h, h))
+        self.b = p(torch.zeros(4 * h))
+        self.gx = p(torch.ones(4 * h))
+        self.gh = p(torch.ones(4 * h))
+        self.gmx = p(torch.ones(h))
+        self.gmh = p(torch.ones(h))
+        self.out_w = p(torch.zeros(h, N_BYTES))
+        self.out_b = p(torch.zeros(N_BYTES))
+        # Set by the loaders: sha256 of the weights this model was read from, and where.
+        self.sha256: str | None = None
+        self.source: str | None = None
+
+    @property
+    def n_units(self) -> int:
+        return self.config.n_units
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def random(cls, n_units: int, n_embed: int = 64, seed: int = 0) -> MLSTM:
+        """A randomly initialised model (the untrained control of a trained one)."""
+        gen = torch.Generator().manual_seed(seed)
+        model = cls(MLSTMConfig(n_units=n_units, n_embed=n_embed))
+        with torch.no_grad():
+            for name in ("embed", "wx", "wh", "wmx", "wmh", "out_w"):
+                param = getattr(model, name)
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.02)
+            # Forget-gate bias 1 keeps early training stable; the gains start at one.
+            model.b[n_units : 2 * n_units] = 1.0
+        model.sha256 = hashlib.sha256(f"random:{n_units}:{n_embed}:{seed}".encode()).hexdigest()
+        model.source = f"random:{n_units}:seed={seed}"
+        return model
+
+    @classmethod
+    def from_openai(cls, folder: str | os.PathLike) -> MLSTM:
+        """Read the 15 released ``.npy`` files (``0.npy`` ... ``14.npy``) of any hidden size.
+
+        The hidden size is inferred from ``6.npy`` (Wmx, shape (n_embed, n_units)); every
+        other file's shape is checked against it. Files are read with
+        ``allow_pickle=False``.
+        """
+        folder = Path(folder)
+        missing = [f"{i}.npy" for i, _, _ in OPENAI_FILES if not (folder / f"{i}.npy").is_file()]
+        if missing:
+            raise ModelFormatError(
+                f"{folder}: missing {', '.join(missing)}. The released weights are the 15 files "
+                f"0.npy ... 14.npy from {OPENAI_HOME}; put all of them in this folder."
+            )
+        arrays = {}
+        for i, _, _ in OPENAI_FILES:
+            path = folder / f"{i}.npy"
+            try:
+                arrays[i] = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                raise ModelFormatError(f"{path}: not a plain numpy array file ({exc})") from exc
+        if arrays[6].ndim != 2:
+            raise ModelFormatError(
+                f"{folder / '6.npy'}: Wmx must be 2-D (n_embed, n_units), got {arrays[6].shape}"
+            )
+        n_embed, n_units = arrays[6].shape
+        for i, name, shape_of in OPENAI_FILES:
+            want = shape_of(n_embed, n_units)
+            if arrays[i].shape != want:
+                raise ModelFormatError(
+                    f"{folder / f'{i}.npy'}: {name} has shape {arrays[i].shape}, expected {want} "
+                    f"for n_units={n_units}, n_embed={n_embed} (read from 6.npy)"
+                )
+            if not np.issubdtype(arrays[i].dtype, np.floating) or not np.all(
+                np.isfinite(arrays[i])
+            ):
+                raise ModelFormatError(f"{folder / f'{i}.npy'}: {name} must be finite floats")
+        model = cls(MLSTMConfig(n_units=n_units, n_embed=n_embed))
+        wh = np.concatenate([arrays[2], arrays[3], arrays[4], arrays[5]], axis=1)  # (H, 4H)
+        tensors = {"wh": wh}
+        for i, name, _ in OPENAI_FILES:
+            if name != "wh":
+                tensors[name] = arrays[i]
+        model.load_numpy(tensors)
+        digest = hashlib.sha256()
+        for i, _, _ in OPENAI_FILES:
+            digest.update(sha256_file(folder / f"{i}.npy").encode())
+        model.sha256 = digest.hexdigest()
+        model.source = f"openai:{folder}"
+        return model
+
+    def load_numpy(self, tensors: dict[str, np.ndarray]) -> None:
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                value = torch.from_numpy(np.ascontiguousarray(tensors[name], dtype=np.float32))
+                param.copy_(value)
+
+    # ----------------------------------------------------------------- checkpoints
+    def save(self, folder: str | os.PathLike, extra: dict | None = None) -> str:
+        """Write ``model.safetensors`` and ``config.json`` to ``folder``; return the sha256.
+
+        Both files are written to temporary names and renamed, so a crash never leaves a
+        half-written checkpoint behind.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        save_safetensors(tensors, tmp, metadata={"format": CHECKPOINT_FORMAT})
+        sha = sha256_file(tmp)
+        os.replace(tmp, folder / WEIGHTS_FILE)
+        config = {"format": CHECKPOINT_FORMAT, **asdict(self.config), "sha256": sha}
+        config.update(extra or {})
+        _write_json_atomic(folder / CONFIG_FILE, config)
+        self.sha256 = sha
+        return sha
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MLSTM:
+        """Load a checkpoint folder (or its ``model.safetensors``) written by :meth:`save`.
+
+        The weights' sha256 must match the one recorded in ``config.json``.
+        """
+        path = Path(path)
+        folder = path.parent if path.suffix == ".safetensors" else path
+        weights, config_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
+        for f in (weights, config_path):
+            if not f.is_file():
+                raise ModelFormatError(
+                    f"{f}: not found. A checkpoint is a folder with {WEIGHTS_FILE} and "
+                    f"{CONFIG_FILE} (see MLSTM.save); released weights are read with openai:FOLDER."
+                )
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelFormatError(f"{config_path}: not valid JSON ({exc})") from exc
+        if config.get("format") != CHECKPOINT_FORMAT:
+            raise ModelFormatError(
+                f"{config_path}: format {config.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+            )
+        sha = sha256_file(weights)
+        if config.get("sha256") != sha:
+            raise ModelFormatError(
+                f"{weights}: sha256 {sha} does not match {config.get('sha256')} recorded in "
+                f"{config_path}; the file is corrupt or was replaced. Re-download or re-save it."
+            )
+        model = cls(MLSTMConfig(n_units=int(config["n_units"]), n_embed=int(config["n_embed"])))
+        tensors = load_safetensors_numpy(str(weights))
+        want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if want != got:
+            raise ModelFormatError(f"{weights}: tensors {got} do not match config {want}")
+        model.load_numpy(tensors)
+        model.sha256 = sha
+        model.source = str(folder)
+        return model
+
+    # ----------------------------------------------------------------- computation
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        """The weight-normalised matrices used by every step."""
+        return {
+            "wx": weight_norm(self.wx, self.gx),  # (n_embed, 4 * n_units)
+            "wh": weight_norm(self.wh, self.gh),  # (n_units, 4 * n_units)
+            "wmx": weight_norm(self.wmx, self.gmx),  # (n_embed, n_units)
+            "wmh": weight_norm(self.wmh, self.gmh),  # (n_units, n_units)
+        }
+
+    def byte_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input projections of every byte, precomputed once.
+
+        Returns ``(zx, mx)``: ``zx[b] = embed[b] Wx + bias`` of shape (256, 4 * n_units) and
+        ``mx[b] = embed[b] Wmx`` of shape (256, n_units). A step then costs only the two
+        recurrent matrix products.
+        """
+        w = self.effective_weights()
+        return self.embed @ w["wx"] + self.b, self.embed @ w["wmx"]
+
+    @staticmethod
+    def cell(zx, mx, c, h, wh, wmh):
+        """One step from precomputed input projections; returns the new (c, h)."""
+        m = mx * (h @ wmh)  # (batch, n_units)
+        z = zx + m @ wh  # (batch, 4 * n_units)
+        i, f, o, u = z.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return c, h
+
+    def forward(self, byte_ids: torch.Tensor, state=None):
+        """Run a batch of equal-length byte windows (language modelling).
+
+        Parameters
+        ----------
+        byte_ids : LongTensor of shape (batch, n_steps)
+        state : optional (c, h), each of shape (batch, n_units); zero when omitted.
+
+        Returns
+        -------
+        logits : (batch, n_steps, 256) next-byte logits
+        (c, h) : the state after the last step
+        """
+        batch, _ = byte_ids.shape
+        zx_table, mx_table = self.byte_tables()
+        w = self.effective_weights()
+        if state is None:
+            zeros = zx_table.new_zeros(batch, self.n_units)
+            state = (zeros, zeros)
+        c, h = state
+        zx_all = F.embedding(byte_ids, zx_table)  # (batch, n_steps, 4 * n_units)
+        mx_all = F.embedding(byte_ids, mx_table)  # (batch, n_steps, n_units)
+        hs = []
+        for zx, mx in zip(zx_all.unbind(1), mx_all.unbind(1), strict=True):
+            c, h = self.cell(zx, mx, c, h, w["wh"], w["wmh"])
+            hs.append(h)
+        hidden = torch.stack(hs, dim=1)  # (batch, n_steps, n_units)
+        return hidden @ self.out_w + self.out_b, (c, h)
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def git_blob_id(path: str | os.PathLike) -> str:
+    """The id ``git hash-object`` gives a file: sha1 of ``b"blob <size>\\0"`` + its bytes."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha1(f"blob {size}\0".encode())
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Git blob ids of the released 4096-unit files (PROTOCOLS.md, "Pinning the released weights").
+OPENAI_RELEASE_BLOBS = {
+    0: "64046c2bfcc46b04001ecc72c523fa06ea49da26",
+    1: "48a9ce0d01b7f8394345f3587559ce8ce7e47841",
+    2: "9a78f2c8f5447d0eb2c93d6f8f2632483441a072",
+    3: "8dc8daffdd0317fe2062ce7730608f2d1ace7737",
+    4: "90ff06565ee66227c075ea724d010a0dd87b76d9",
+    5: "181109eb9fbea7529d9ccbbade234365f40914ee",
+    6: "875fadb36c969edabffd35df7702c80de2fb895e",
+    7: "5f946abd4eb767a0c04941eb90f8bee718ccceef",
+    8: "3fd585ae5e53cae155ea8b760950db24ab13424b",
+    9: "45d5ce521c7b10f3e6ccc702f902846e3e1d4216",
+    10: "068c953b192b871251d2b67f4c3c4cf76700dbf1",
+    11: "4266d2a2ffde97cc74cb54707f5b6fc74b924cea",
+    12: "6116d17dec7f722b55248e632c25be47cf13b6a4",
+    13: "21a442e141da569d96d1739aa9fe3277544255ef",
+    14: "0f452d14e0ac21f47c4c68de3b4427dee9b5ce6a",
+}
+
+
+def is_openai_release(folder: str | os.PathLike) -> bool:
+    """True when all 15 files in ``folder`` are byte-identical to OpenAI's release."""
+    folder = Path(folder)
+    for i, blob in OPENAI_RELEASE_BLOBS.items():
+        path = folder / f"{i}.npy"
+        if not path.is_file() or git_blob_id(path) != blob:
+            return False
+    return True

@@ -1,0 +1,185 @@
+"""The linear probe of radford2017 and donnelly2019.
+
+The released protocol (``train_with_reg_cv`` in openai/generating-reviews-discovering-
+sentiment, utils.py): for C in 2^-8 ... 2^0 fit an L1 logistic regression with liblinear on
+train (random_state 42 + i), score dev, take the first best C, refit on train only with
+random_state 42 + 9, and report test accuracy, C and the number of non-zero weights.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+C_GRID = tuple(2.0**k for k in range(-8, 1))
+SEED = 42
+
+
+def _l1_logreg(c: float, seed: int) -> LogisticRegression:
+    # scikit-learn >= 1.8 asks for L1 through l1_ratio; liblinear is the released solver.
+    return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed)
+
+
+def _accuracy(model, X, y) -> float:
+    return 100.0 * float(np.mean(model.predict(X) == y))
+
+
+class L1Probe:
+    """The paper's L1 probe as a scikit-learn style estimator.
+
+    Parameters
+    ----------
+    c_grid : the regularisation strengths tried, in order (the first best on dev wins)
+    seed : base random_state; fit i of the grid uses ``seed + i``, the refit ``seed + len(grid)``
+
+    Attributes
+    ----------
+    C_ : chosen C
+    dev_accuracies_ : dev accuracy (percent) of each C of the grid
+    model_ : the refitted LogisticRegression
+    coef_ : ndarray of shape (n_features,)
+    n_nonzero_ : number of non-zero weights
+    sentiment_unit_ : index of the largest absolute weight
+    sentiment_unit_sign_ : +1 or -1, the sign of that weight
+    """
+
+    def __init__(self, c_grid=C_GRID, seed: int = SEED):
+        self.c_grid = c_grid
+        self.seed = seed
+
+    def fit(self, X_train, y_train, X_dev, y_dev) -> L1Probe:
+        """Select C on dev, then refit on train only.
+
+        X_train : ndarray of shape (n_train, n_features); X_dev likewise.
+        """
+        y_train, y_dev = np.asarray(y_train), np.asarray(y_dev)
+        if len(np.unique(y_train)) != 2:
+            raise ValueError(f"the probe needs two classes in train, got {np.unique(y_train)}")
+        scores = []
+        for i, c in enumerate(self.c_grid):
+            fitted = _l1_logreg(c, self.seed + i).fit(X_train, y_train)
+            scores.append(_accuracy(fitted, X_dev, y_dev))
+        self.dev_accuracies_ = scores
+        self.C_ = float(self.c_grid[int(np.argmax(scores))])  # argmax takes the first best
+        self.model_ = _l1_logreg(self.C_, self.seed + len(self.c_grid)).fit(X_train, y_train)
+        self.coef_ = self.model_.coef_.ravel()
+        self.n_nonzero_ = int(np.count_nonzero(self.coef_))
+        self.sentiment_unit_ = int(np.argmax(np.abs(self.coef_)))
+        self.sentiment_unit_sign_ = 1 if self.coef_[self.sentiment_unit_] >= 0 else -1
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def score(self, X, y) -> float:
+        """Accuracy in percent."""
+        return _accuracy(self.model_, X, np.asarray(y))
+
+
+def zero_shot_accuracy(values, y, sign: int, threshold: float = 0.0) -> float:
+    """Accuracy (percent) of the rule ``positive iff sign * value > threshold``.
+
+    ``sign`` is the unit's polarity: a unit whose weight is negative says "positive" when its
+    value is low, and is scored that way, never as a flipped classifier.
+    """
+    pred = (sign * np.asarray(values) > threshold).astype(int)
+    return 100.0 * float(np.mean(pred == np.asarray(y)))
+
+
+@dataclass
+class ProbeResult:
+    """Everything the paper's protocol reports on one split (accuracies in percent)."""
+
+    test_accuracy: float
+    C: float
+    n_nonzero: int
+    sentiment_unit: int
+    sentiment_unit_sign: int
+    sentiment_unit_accuracy: float
+    sentiment_unit_C: float
+    sentiment_unit_deleted_accuracy: float
+    sentiment_unit_deleted_C: float
+    zero_shot_accuracy: float
+    second_weight_ratio: float
+    n_train: int
+    n_dev: int
+    n_test: int
+    dev_accuracies: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResult, L1Probe]:
+    """The full protocol: all units, the sentiment unit alone, its column zeroed, zero-shot.
+
+    X_* : ndarray of shape (n_*, n_units). The unit-only and deleted classifiers repeat the
+    protocol (grid, dev selection, refit) on one column and on the zeroed matrix.
+    """
+    probe = L1Probe().fit(X_train, y_train, X_dev, y_dev)
+    unit = probe.sentiment_unit_
+    alone = L1Probe().fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
+
+    def zeroed(X):
+        X = X.copy()
+        X[:, unit] = 0.0
+        return X
+
+    deleted = L1Probe().fit(zeroed(X_train), y_train, zeroed(X_dev), y_dev)
+    weights = np.sort(np.abs(probe.coef_))[::-1]
+    ratio = float(weights[0] / weights[1]) if len(weights) > 1 and weights[1] > 0 else float("inf")
+    result = ProbeResult(
+        test_accuracy=probe.score(X_test, y_test),
+        C=probe.C_,
+        n_nonzero=probe.n_nonzero_,
+        sentiment_unit=unit,
+        sentiment_unit_sign=probe.sentiment_unit_sign_,
+        sentiment_unit_accuracy=alone.score(X_test[:, [unit]], y_test),
+        sentiment_unit_C=alone.C_,
+        sentiment_unit_deleted_accuracy=deleted.score(zeroed(X_test), y_test),
+        sentiment_unit_deleted_C=deleted.C_,
+        zero_shot_accuracy=zero_shot_accuracy(X_test[:, unit], y_test, probe.sentiment_unit_sign_),
+        second_weight_ratio=ratio,
+        n_train=len(y_train),
+        n_dev=len(y_dev),
+        n_test=len(y_test),
+        dev_accuracies=probe.dev_accuracies_,
+    )
+    return result, probe
+
+
+def cross_validation_folds(y, n_folds: int = 10, seed: int = SEED):
+    """Stratified folds for the radford2017 10-fold protocol.
+
+    Yields ``(train_idx, dev_idx, test_idx)``: fold k is the test set, fold (k + 1) mod n the
+    dev set that selects C, and the remaining folds the training set (refit on it alone,
+    as in the train/dev/test protocol).
+    """
+    y = np.asarray(y)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = [test for _, test in splitter.split(np.zeros(len(y)), y)]
+    for k in range(n_folds):
+        dev = folds[(k + 1) % n_folds]
+        train = np.concatenate([f for j, f in enumerate(folds) if j not in (k, (k + 1) % n_folds)])
+        yield np.sort(train), np.sort(dev), np.sort(folds[k])
+
+
+def summarise_folds(results: list[ProbeResult]) -> dict:
+    """Means over folds, with the unit chosen most often and the spread of test accuracy."""
+    keys = (
+        "test_accuracy", "sentiment_unit_accuracy", "sentiment_unit_deleted_accuracy",
+        "zero_shot_accuracy", "n_nonzero", "second_weight_ratio",
+    )
+    out = {k: float(np.mean([getattr(r, k) for r in results])) for k in keys}
+    out["test_accuracy_std"] = float(np.std([r.test_accuracy for r in results]))
+    units = Counter(r.sentiment_unit for r in results)
+    out["sentiment_unit"], out["sentiment_unit_folds"] = units.most_common(1)[0]
+    signs = [r.sentiment_unit_sign for r in results if r.sentiment_unit == out["sentiment_unit"]]
+    out["sentiment_unit_sign"] = int(Counter(signs).most_common(1)[0][0])
+    out["C"] = float(Counter(r.C for r in results).most_common(1)[0][0])
+    out["n_folds"] = len(results)
+    return out

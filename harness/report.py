@@ -1,0 +1,164 @@
+"""Claim results to a reproduction report: REPORT.md, results.json and PNG figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_l1_weights(coef, path: Path, title: str, top: int = 30) -> None:
+    """Bar chart of the largest absolute L1 weights; the sentiment unit is the first bar."""
+    coef = np.asarray(coef)
+    order = np.argsort(-np.abs(coef))[:top]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    colors = ["tab:red" if i == 0 else "tab:gray" for i in range(len(order))]
+    ax.bar(range(len(order)), coef[order], color=colors)
+    ax.set_xticks(range(len(order)), [str(u) for u in order], rotation=90, fontsize=7)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_xlabel("unit (by decreasing |weight|)")
+    ax.set_ylabel("L1 weight")
+    ax.set_title(f"{title}; {np.count_nonzero(coef)} of {len(coef)} non-zero", fontsize=9)
+    _save(fig, path)
+
+
+def plot_unit_values(values, labels, path: Path, threshold: float, title: str) -> None:
+    """Histograms of one unit's value for negative and positive texts."""
+    values, labels = np.asarray(values), np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bins = np.histogram_bin_edges(values, bins=40)
+    ax.hist(values[labels == 0], bins=bins, alpha=0.6, label="negative", color="tab:blue")
+    ax.hist(values[labels == 1], bins=bins, alpha=0.6, label="positive", color="tab:orange")
+    ax.axvline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set_xlabel("final cell state of the unit")
+    ax.set_ylabel("texts")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- tables
+def format_value(value, details: dict | None = None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}" if isinstance(value, float) else str(value)
+    ci = (details or {}).get("ci95")
+    if ci:
+        text += f" [{ci[0]:.1f}, {ci[1]:.1f}]"
+    return text
+
+
+def summary_line(results: list[ClaimResult]) -> str:
+    counts = Counter(r.verdict for r in results)
+    return (f"{len(results)} claims: {counts[PASS]} PASS, {counts[FAIL]} FAIL, "
+            f"{counts[NOT_RUN]} NOT RUN")
+
+
+def claim_rows(results: list[ClaimResult], with_requirements: bool = False) -> list[list[str]]:
+    rows = []
+    for r in results:
+        c = r.claim
+        rule = str(c.threshold) if c.kind == "shape" else (
+            f"{c.published} {c.tolerance}" if c.tolerance else "-")
+        row = [f"`{c.id}`", c.kind, c.statement, _published(c.published),
+               format_value(r.measured, r.details), rule, f"**{r.verdict}**", r.reason]
+        if with_requirements:
+            row.append(c.requirement_text())
+        rows.append(row)
+    return rows
+
+
+def _published(value) -> str:
+    return "-" if value is None else str(value)
+
+
+HEADERS = ["claim", "kind", "statement", "published", "measured", "tolerance / threshold",
+           "verdict", "reason"]
+
+
+def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict) -> str:
+    fixtures = provenance.get("fixtures")
+    model = provenance.get("model") or {}
+    lines = [
+        f"# Reproduction report: `{provenance['profile']}`",
+        "",
+        f"**{summary_line(results)}**",
+        "",
+        f"- model: `{model.get('spec', 'none')}` ({model.get('n_units', '-')} units, sha256 "
+        f"`{model.get('sha256', '-')}`; OpenAI release verified: "
+        f"{model.get('openai_release_verified', False)})",
+        f"- data root: `{provenance['data_root']}`",
+        f"- device: {provenance['device']}; commit `{provenance['git_commit']}`; "
+        f"wall time {provenance['wall_seconds']} s",
+        "",
+    ]
+    if fixtures:
+        lines += [
+            "This is the **fixtures** profile: the planted model (a unit built to carry the "
+            "label) on the tiny bundled files. It checks that the harness runs and finds a known "
+            "answer; it says nothing about the published claims. The last column says what each "
+            "claim needs to run for real: "
+            "`nox -s reproduce -- --data-dir D --model M --profile P`.",
+            "",
+        ]
+    lines += [
+        "Value claims are judged only with the artefact the source used (OpenAI's released "
+        "weights); with any other model the row shows the measured value and says so. Shape "
+        "claims are judged on the model of the run, with the threshold shown.",
+        "",
+    ]
+    headers = HEADERS + (["needs"] if fixtures else [])
+    for source, citation in sources.items():
+        group = [r for r in results if r.claim.source == source]
+        if not group:
+            continue
+        lines += [f"## {source}", "", f"{citation.reference}. {summary_line(group)}.", ""]
+        lines.append(tabulate(claim_rows(group, fixtures), headers=headers, tablefmt="github"))
+        lines.append("")
+        figures = sorted({f for r in group for f in r.figures})
+        for fig in figures:
+            lines += [f"![{fig}]({fig})", ""]
+    lines += ["## Provenance", "", "```json", json.dumps(provenance, indent=2, sort_keys=True),
+              "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: list[ClaimResult], provenance: dict, out_dir: Path,
+                 sources: dict) -> Path:
+    """Write ``REPORT.md`` and ``results.json`` into ``out_dir`` (each atomically)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"provenance": provenance, "claims": [r.to_dict() for r in results]}
+    _write_text(out_dir / "results.json", json.dumps(payload, indent=2) + "\n")
+    report = out_dir / "REPORT.md"
+    _write_text(report, render_markdown(results, provenance, sources))
+    return report
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,200 @@
+"""A reproduction run: which model, data and device it found, and the provenance it records."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.data import Dataset, load_dataset, resolve_data_root
+from harness.features import PREPROCESSING_VERSION, default_cache_dir, extract_features
+from harness.models.mlstm import MLSTM, is_openai_release
+from harness.models.planted import planted_mlstm
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_DATA = REPO_ROOT / "fixtures" / "data"
+SEEDS = {"probe": 42, "cross_validation": 42, "torch": 0}
+# The planted model of the smoke tier: unit 7 of 32 carries the label, with negative polarity so
+# that the sign handling is exercised on every run.
+FIXTURE_MODEL = {"n_units": 32, "unit": 7, "polarity": -1, "seed": 0}
+
+
+def load_model(spec: str) -> MLSTM:
+    """``openai:FOLDER`` (released .npy files), ``planted[:fixture]``, ``random:N[:SEED]``, or
+    a checkpoint folder / ``model.safetensors`` written by :meth:`MLSTM.save`."""
+    if spec.startswith("openai:"):
+        return MLSTM.from_openai(spec[len("openai:"):])
+    if spec in ("planted", "planted:fixture"):
+        return planted_mlstm(**FIXTURE_MODEL)
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        try:
+            n_units, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+        except (IndexError, ValueError) as exc:
+            raise ValueError(f"model spec {spec!r}: expected random:N_UNITS[:SEED]") from exc
+        return MLSTM.random(n_units, seed=seed)
+    return MLSTM.load(spec)
+
+
+def resolve_device(device: str | None = None) -> str:
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} asked for, but CUDA is not available here")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def describe_device(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class RunContext:
+    """Everything one reproduction run shares between its claims.
+
+    ``memo`` holds results that several claims read (one probe on SST serves three claims).
+    """
+
+    profile: str
+    model: MLSTM | None
+    model_spec: str | None
+    data_root: Path
+    out_dir: Path
+    device: str = "cpu"
+    cache_dir: Path | None = None
+    fixtures: bool = False
+    progress: bool = True
+    memo: dict = field(default_factory=dict)
+    data_files: dict = field(default_factory=dict)
+    _release: bool | None = None
+
+    @property
+    def has_release(self) -> bool:
+        """Whether the model is OpenAI's released 4096-unit weights, verified byte for byte."""
+        if self._release is None:
+            spec = self.model_spec or ""
+            self._release = (
+                spec.startswith("openai:") and self.model is not None
+                and self.model.n_units == 4096 and is_openai_release(spec[len("openai:"):])
+            )
+        return self._release
+
+    def dataset(self, name: str) -> Dataset:
+        key = ("dataset", name)
+        if key not in self.memo:
+            ds = load_dataset(name, self.data_root)
+            self.data_files.update(ds.files)
+            self.memo[key] = ds
+        return self.memo[key]
+
+    def features(self, texts, states, desc: str) -> dict[str, np.ndarray]:
+        return extract_features(
+            self.model, texts, states, device=self.device, cache_dir=self.cache_dir,
+            progress=self.progress, desc=desc,
+        )
+
+    def figure_path(self, name: str) -> Path:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        return self.out_dir / name
+
+
+def make_context(
+    profile: str | None = None,
+    model_spec: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> RunContext:
+    """Find what the run can use; with no model and no data anywhere, use the fixtures.
+
+    The model comes from ``model_spec``, else ``$NEURON_REPRO_MODEL``. The data root from
+    ``data_dir``, else ``$NEURON_REPRO_DATA``, else the user cache. When neither a model nor a
+    data root holding any dataset is found, the run is the ``fixtures`` profile: the planted
+    model on the bundled fixture files.
+    """
+    model_spec = model_spec or os.environ.get("NEURON_REPRO_MODEL") or None
+    root = resolve_data_root(data_dir)
+    data_named = bool(data_dir or os.environ.get("NEURON_REPRO_DATA"))
+    found_data = data_named or (root.is_dir() and any(root.iterdir()))
+    fixtures = model_spec is None and not found_data
+    if fixtures or profile == "fixtures":
+        fixtures = True
+        model_spec = model_spec or "planted:fixture"
+        root = FIXTURE_DATA if not data_dir else root
+    profile = profile or ("fixtures" if fixtures else "local")
+    model = load_model(model_spec) if model_spec else None
+    if model is not None:
+        torch.manual_seed(SEEDS["torch"])
+    return RunContext(
+        profile=profile,
+        model=model,
+        model_spec=model_spec,
+        data_root=root,
+        out_dir=Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile,
+        device=resolve_device(device),
+        cache_dir=None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir(),
+        fixtures=fixtures,
+        progress=progress,
+    )
+
+
+def _git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def _versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for dist in ("neuron-repro", "torch", "numpy", "scikit-learn", "scipy", "safetensors"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def provenance(ctx: RunContext, wall_seconds: float) -> dict:
+    model = ctx.model
+    card = None
+    if model is not None and model.source and Path(model.source).is_dir():
+        config = Path(model.source) / "config.json"
+        card = json.loads(config.read_text()) if config.is_file() else None
+    return {
+        "profile": ctx.profile,
+        "fixtures": ctx.fixtures,
+        "git_commit": _git_commit(),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "device": describe_device(ctx.device),
+        "seeds": SEEDS,
+        "model": None if model is None else {
+            "spec": ctx.model_spec,
+            "source": model.source,
+            "n_units": model.n_units,
+            "sha256": model.sha256,
+            "openai_release_verified": ctx.has_release,
+            "card": card,
+        },
+        "preprocessing": PREPROCESSING_VERSION,
+        "data_root": str(ctx.data_root),
+        "data_sha256": dict(sorted(ctx.data_files.items())),
+        "wall_seconds": round(wall_seconds, 1),
+    }

@@ -1,0 +1,66 @@
+"""Run claims against a RunContext and write the report."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.analysis import EXPERIMENTS
+from harness.claims import NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
+from harness.data import DatasetError
+from harness.models.mlstm import ModelFormatError
+from harness.report import write_report
+from harness.repro import RunContext, provenance
+
+MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
+
+
+def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
+    """Measure one claim and judge it; a claim that cannot run gets NOT RUN and the reason."""
+    if claim.experiment is None:
+        return not_run(claim, NOT_IMPLEMENTED)
+    if claim.requires_model in MLSTM_REQUIREMENTS and ctx.model is None:
+        return not_run(claim, "needs an mLSTM: pass --model openai:FOLDER or a checkpoint folder")
+    try:
+        measurement = EXPERIMENTS[claim.experiment](ctx, claim)
+    except (DatasetError, ModelFormatError) as exc:
+        return not_run(claim, str(exc))
+    return judge(claim, measurement, ctx.has_release)
+
+
+class Reproduction:
+    """One run over a list of claims: results memoised by claim id, one report at the end."""
+
+    def __init__(self, ctx: RunContext, claims: Sequence[Claim], sources: dict):
+        self.ctx, self.claims, self.sources = ctx, list(claims), sources
+        self.errors: list[str] = []
+        self._results: dict[str, ClaimResult] = {}
+        self._started = time.perf_counter()
+
+    def evaluate(self, claim: Claim) -> ClaimResult:
+        if claim.id not in self._results:
+            self._results[claim.id] = evaluate(claim, self.ctx)
+        return self._results[claim.id]
+
+    def evaluate_all(self, on_result: Callable[[ClaimResult], None] | None = None):
+        """Evaluate every claim; an unexpected exception is recorded (NOT RUN, with the error)
+        so the other claims still run and the report is still written."""
+        for claim in self.claims:
+            try:
+                result = self.evaluate(claim)
+            except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
+                self.errors.append(f"{claim.id}: {exc!r}\n{traceback.format_exc()}")
+                result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}")
+            if on_result:
+                on_result(result)
+        return self.results()
+
+    def results(self) -> list[ClaimResult]:
+        return [self.evaluate(c) for c in self.claims]
+
+    def write(self) -> Path:
+        elapsed = time.perf_counter() - self._started
+        return write_report(self.results(), provenance(self.ctx, elapsed), self.ctx.out_dir,
+                            self.sources)

@@ -1,0 +1,53 @@
+"""Sessions: ``nox -s tests`` (default), ``nox -s reproduce``, ``nox -s bench``, ``nox -s lint``.
+
+``nox -l`` lists them with these docstrings.
+"""
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+# The suite is tested on torch 2.13.0. Where its CPU wheel is at hand (a local wheelhouse or
+# index), pinning it avoids pulling a multi-GB CUDA build; elsewhere pip resolves the range
+# declared in pyproject.toml.
+TORCH_PIN = "torch==2.13.0"
+
+
+def install(session, extras="dev"):
+    try:
+        session.install(TORCH_PIN, silent=True)
+    except nox.command.CommandFailed:
+        session.log(f"{TORCH_PIN} is not available here; installing torch from pyproject's range")
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session
+def tests(session):
+    """The CPU test suite: unit tests and the claim check on the bundled fixtures."""
+    install(session)
+    session.run("pytest", "--durations=10", *session.posargs)
+
+
+@nox.session
+def reproduce(session):
+    """Run every claim and write reports/<profile>/ (fixtures when no model or data is found).
+
+    Pass options after --, e.g. ``nox -s reproduce -- --data-dir D --model M --profile P``.
+    """
+    install(session)
+    session.run("neuron-repro", "reproduce", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """Speed benchmarks (ratios to the machine's own matmul rate, measured in the same run)."""
+    install(session)
+    session.run("pytest", "benchmarks", "--benchmark-enable", "-s", *session.posargs)
+
+
+@nox.session
+def lint(session):
+    """ruff over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")

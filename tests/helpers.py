@@ -1,0 +1,54 @@
+"""Shared test helpers: random weights in the released format and a numpy reference."""
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.features import preprocess_openai
+
+
+def write_openai_weights(folder: Path, n_units: int = 16, n_embed: int = 8, seed: int = 0) -> dict:
+    """Write 0.npy ... 14.npy with random values in the release's layout; return the arrays."""
+    rng = np.random.default_rng(seed)
+    h, e = n_units, n_embed
+    shapes = [(256, e), (e, 4 * h), (h, h), (h, h), (h, h), (h, h), (e, h), (h, h), (4 * h,),
+              (4 * h,), (4 * h,), (h,), (h,), (h, 256), (256,)]
+    arrays = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, shape in enumerate(shapes):
+        if i in (9, 10, 11, 12):  # gains
+            a = rng.uniform(0.5, 2.0, shape)
+        elif i == 8:
+            a = rng.normal(0, 0.5, shape)
+        else:
+            a = rng.normal(0, 1.0, shape)
+        arrays[i] = a.astype(np.float32)
+        np.save(folder / f"{i}.npy", arrays[i])
+    return arrays
+
+
+def _norm(w, g):
+    return w / np.sqrt(np.maximum((w * w).sum(axis=0, keepdims=True), 1e-12)) * g
+
+
+def reference_states(arrays: dict, text: str) -> dict:
+    """The equations of PROTOCOLS.md, step by step in float64, on one text."""
+    a = {k: v.astype(np.float64) for k, v in arrays.items()}
+    wx, wmx = _norm(a[1], a[9]), _norm(a[6], a[11])
+    wh = _norm(np.concatenate([a[2], a[3], a[4], a[5]], axis=1), a[10])
+    wmh = _norm(a[7], a[12])
+    h_units = a[6].shape[1]
+    c, h = np.zeros(h_units), np.zeros(h_units)
+    cs = []
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for byte in preprocess_openai(text):
+        x = a[0][byte]
+        m = (x @ wmx) * (h @ wmh)
+        z = x @ wx + m @ wh + a[8]
+        i, f, o, u = np.split(z, 4)
+        c = sig(f) * c + sig(i) * np.tanh(u)
+        h = sig(o) * np.tanh(c)
+        cs.append(c)
+    cs = np.array(cs)
+    return {"final_c": c, "final_h": h, "mean_c": cs.mean(0), "min_c": cs.min(0),
+            "max_c": cs.max(0), "trace": cs}

@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+
+from harness.cli import main, read_texts
+from harness.repro import FIXTURE_DATA
+from tests.helpers import write_openai_weights
+
+
+@pytest.fixture
+def released(tmp_path):
+    write_openai_weights(tmp_path / "w", n_units=12, n_embed=8)
+    return f"openai:{tmp_path / 'w'}"
+
+
+@pytest.mark.parametrize("name,content", [
+    ("in.txt", "first line\n\nthird &amp; last\n"),
+    ("in.jsonl", '{"text": "first line"}\n{"text": ""}\n{"text": "third &amp; last"}\n'),
+    ("in.csv", 'label,sentence\n1,first line\n0,\n1,"third &amp; last"\n'),
+])
+def test_features_command_writes_float32(tmp_path, released, name, content):
+    (tmp_path / name).write_text(content)
+    out = tmp_path / "X.npy"
+    code = main(["features", "--model", released, "--input", str(tmp_path / name),
+                 "--state", "final_c,mean_c", "--out", str(out), "--cache-dir",
+                 str(tmp_path / "cache")])
+    assert code == 0
+    X = np.load(out, allow_pickle=False)
+    assert X.shape == (3, 24) and X.dtype == np.float32
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"text": 1}\n', "string 'text'"), ("not json\n", "in.jsonl:1"),
+])
+def test_bad_jsonl_names_file_and_line(tmp_path, content, message):
+    (tmp_path / "in.jsonl").write_text(content)
+    with pytest.raises(Exception, match=message):
+        read_texts(tmp_path / "in.jsonl")
+
+
+def test_features_bad_input_exits_2_without_output(tmp_path, released, capsys):
+    (tmp_path / "in.txt").write_bytes(b"ok\ncaf\xe9\n")
+    out = tmp_path / "X.npy"
+    code = main(["features", "--model", released, "--input", str(tmp_path / "in.txt"),
+                 "--out", str(out), "--no-cache"])
+    assert code == 2 and not out.exists()
+    assert "in.txt" in capsys.readouterr().err
+
+
+def test_probe_command_json(tmp_path):
+    out = tmp_path / "sst.json"
+    code = main(["probe", "--model", "planted", "--dataset", "sst", "--data-dir",
+                 str(FIXTURE_DATA), "--json", str(out), "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    result = json.loads(out.read_text())
+    for key in ("test_accuracy", "C", "n_nonzero", "sentiment_unit", "sentiment_unit_sign",
+                "sentiment_unit_accuracy", "sentiment_unit_deleted_accuracy",
+                "zero_shot_accuracy"):
+        assert key in result
+    assert result["sentiment_unit"] == 7 and result["sentiment_unit_sign"] == -1
+
+
+def test_probe_on_a_folder(tmp_path):
+    for split in ("train", "dev", "test"):
+        src = (FIXTURE_DATA / "sst" / f"{split}_binary_sent.csv").read_text()
+        (tmp_path / "d").mkdir(exist_ok=True)
+        (tmp_path / "d" / f"{split}.csv").write_text(src)
+    code = main(["probe", "--model", "planted", "--data", str(tmp_path / "d"),
+                 "--json", str(tmp_path / "out.json")])
+    assert code == 0 and json.loads((tmp_path / "out.json").read_text())["test_accuracy"] == 100.0
+
+
+def test_reproduce_command_on_fixtures(tmp_path, capsys):
+    code = main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path), "--quiet",
+                 "--only", "sst"])
+    assert code == 0
+    assert (tmp_path / "REPORT.md").is_file() and (tmp_path / "results.json").is_file()
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
+    code = main(["probe", "--model", "planted", "--dataset", "nope", "--json",
+                 str(tmp_path / "o.json")])
+    assert code == 2 and "registered" in capsys.readouterr().err

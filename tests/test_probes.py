@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from harness.probes import (
+    C_GRID,
+    L1Probe,
+    cross_validation_folds,
+    run_probe,
+    summarise_folds,
+    zero_shot_accuracy,
+)
+
+
+def planted_data(n, n_features=40, unit=11, sign=-1, seed=0):
+    """Noise features, except column ``unit`` which carries the label with ``sign``."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 1, (n, n_features))
+    X[:, unit] = sign * (2 * y - 1) * rng.uniform(0.5, 1.5, n)
+    return X, y
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_probe_finds_the_planted_unit_and_its_sign(sign):
+    X, y = planted_data(600, sign=sign)
+    (tr, dv, te) = (slice(0, 400), slice(400, 500), slice(500, 600))
+    result, probe = run_probe(X[tr], y[tr], X[dv], y[dv], X[te], y[te])
+    assert result.sentiment_unit == 11 and result.sentiment_unit_sign == sign
+    assert result.test_accuracy == 100.0 and result.sentiment_unit_accuracy == 100.0
+    assert result.zero_shot_accuracy == 100.0  # a negative unit is not scored as 0 %
+    assert result.sentiment_unit_deleted_accuracy < 70.0
+    assert probe.n_nonzero_ < 40  # L1, not L2: noise columns get exactly zero weight
+
+
+def test_protocol_matches_a_plain_liblinear_loop():
+    X, y = planted_data(300, seed=1)
+    X[:, 11] += np.random.default_rng(2).normal(0, 1.5, 300)  # make C matter
+    probe = L1Probe().fit(X[:200], y[:200], X[200:250], y[200:250])
+    scores = []
+    for i, c in enumerate(C_GRID):
+        m = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=42 + i)
+        scores.append(m.fit(X[:200], y[:200]).score(X[200:250], y[200:250]))
+    best = C_GRID[scores.index(max(scores))]  # the first best
+    assert probe.C_ == best
+    ref = LogisticRegression(C=best, l1_ratio=1.0, solver="liblinear", random_state=51)
+    np.testing.assert_allclose(probe.coef_, ref.fit(X[:200], y[:200]).coef_.ravel())
+
+
+def test_zero_shot_uses_the_sign():
+    values, y = np.array([-2.0, -1.0, 1.0, 2.0]), np.array([1, 1, 0, 0])
+    assert zero_shot_accuracy(values, y, sign=-1) == 100.0
+    assert zero_shot_accuracy(values, y, sign=1) == 0.0
+
+
+def test_probe_needs_two_classes():
+    with pytest.raises(ValueError, match="two classes"):
+        L1Probe().fit(np.zeros((4, 2)), [1, 1, 1, 1], np.zeros((2, 2)), [0, 1])
+
+
+def test_cross_validation_folds_partition_the_data():
+    y = np.array([0] * 37 + [1] * 63)
+    tests = []
+    for train, dev, test in cross_validation_folds(y):
+        assert not set(train) & set(dev) and not set(train) & set(test)
+        assert not set(dev) & set(test)
+        assert len(train) + len(dev) + len(test) == 100
+        tests.extend(test)
+    assert sorted(tests) == list(range(100))
+
+
+def test_fold_summary_takes_means_and_the_commonest_unit():
+    X, y = planted_data(400, seed=3)
+    folds = [run_probe(X[tr], y[tr], X[dv], y[dv], X[te], y[te])[0]
+             for tr, dv, te in cross_validation_folds(y, n_folds=4)]
+    out = summarise_folds(folds)
+    assert out["sentiment_unit"] == 11 and out["sentiment_unit_sign"] == -1
+    assert out["test_accuracy"] == pytest.approx(np.mean([f.test_accuracy for f in folds]))

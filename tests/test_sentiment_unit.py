@@ -1,0 +1,84 @@
+"""Smoke twins of the sentiment-unit experiments: the planted model on the fixtures."""
+
+import json
+
+import pytest
+
+from claims import REGISTRY, SOURCES, get_claim
+from harness.analysis.sentiment_unit import run_dataset_probe, zero_shot_experiment
+from harness.claims import FAIL, NOT_RUN, PASS
+from harness.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
+from harness.runner import Reproduction
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return make_context(profile="fixtures", out_dir=tmp_path_factory.mktemp("out"),
+                        progress=False)
+
+
+@pytest.mark.parametrize("name", ["sst", "imdb", "mr", "cr", "subj", "mpqa"])
+def test_probe_on_each_dataset_finds_the_planted_unit(ctx, name):
+    out = run_dataset_probe(ctx, name)
+    assert out["sentiment_unit"] == FIXTURE_MODEL["unit"]
+    assert out["sentiment_unit_sign"] == FIXTURE_MODEL["polarity"]
+    assert out["test_accuracy"] == 100.0 and out["sentiment_unit_accuracy"] == 100.0
+    assert out["zero_shot_accuracy"] == 100.0
+    assert out["sentiment_unit_deleted_accuracy"] <= 75.0  # the label lives in one unit only
+    for figure in out["figures"]:
+        assert (ctx.out_dir / figure).stat().st_size > 1000
+
+
+def test_cross_validation_runs_ten_folds(ctx):
+    out = run_dataset_probe(ctx, "mr")
+    assert out["n_folds"] == 10 and len(out["folds"]) == 10
+    assert sum(f["n_test"] for f in out["folds"]) == 60
+
+
+def test_zero_shot_on_yelp_counts_the_mislabelled_texts(ctx):
+    measurement = zero_shot_experiment(ctx, get_claim("chada2017.yelp.zero_shot"))
+    # 4 of the 64 fixture reviews carry the wrong emoticon: exactly those are missed
+    assert measurement.value == pytest.approx(100 * 60 / 64)
+    assert measurement.details["sentiment_unit_sign"] == -1
+    low, high = measurement.details["ci95"]
+    assert low < measurement.value < high
+
+
+def test_fixture_reproduction_report(ctx, tmp_path):
+    ctx.out_dir = tmp_path
+    run = Reproduction(ctx, REGISTRY, SOURCES)
+    results = run.evaluate_all()
+    assert not run.errors
+    by_id = {r.claim.id: r for r in results}
+    assert by_id["radford2017.sst.one_dominant_unit"].verdict == PASS
+    value = by_id["radford2017.sst.full_features"]
+    assert value.verdict == NOT_RUN and value.measured == 100.0
+    assert not any(r.verdict == FAIL for r in results)
+    run.write()
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert {"git_commit", "versions", "device", "seeds", "model", "data_sha256",
+            "wall_seconds"} <= set(payload["provenance"])
+    assert len(payload["claims"]) == len(REGISTRY)
+    for row in payload["claims"]:
+        assert {"id", "source", "kind", "statement", "published", "measured", "tolerance",
+                "verdict", "reason", "details"} <= set(row)
+        assert row["verdict"] in (PASS, FAIL, NOT_RUN)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "fixtures" in report and "![sst_l1_weights.png](sst_l1_weights.png)" in report
+
+
+def test_a_claim_without_model_says_what_it_needs(tmp_path):
+    ctx = make_context(profile="nomodel", data_dir=FIXTURE_DATA, out_dir=tmp_path,
+                       progress=False)
+    assert ctx.model is None
+    claim = get_claim("radford2017.sst.full_features")
+    result = Reproduction(ctx, REGISTRY, SOURCES).evaluate(claim)
+    assert result.verdict == NOT_RUN and "--model" in result.reason
+
+
+def test_missing_data_is_not_run_with_where_to_get_it(tmp_path):
+    ctx = make_context(profile="nodata", model_spec="random:8", data_dir=tmp_path / "none",
+                       out_dir=tmp_path, progress=False)
+    claim = get_claim("radford2017.mr.full_features")
+    result = Reproduction(ctx, REGISTRY, SOURCES).evaluate(claim)
+    assert result.verdict == NOT_RUN and "rt-polarity.pos" in result.reason
