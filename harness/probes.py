@@ -43,8 +43,8 @@ class L1Probe:
     model_ : the refitted LogisticRegression
     coef_ : ndarray of shape (n_features,)
     n_nonzero_ : number of non-zero weights
-    sentiment_unit_ : index of the largest absolute weight
-    sentiment_unit_sign_ : +1 or -1, the sign of that weight
+    sentiment_unit_ : index of the largest absolute weight (None when all weights are zero)
+    sentiment_unit_sign_ : +1 or -1, the sign of that weight (0 when there is none)
     """
 
     def __init__(self, c_grid=C_GRID, seed: int = SEED):
@@ -68,8 +68,11 @@ class L1Probe:
         self.model_ = _l1_logreg(self.C_, self.seed + len(self.c_grid)).fit(X_train, y_train)
         self.coef_ = self.model_.coef_.ravel()
         self.n_nonzero_ = int(np.count_nonzero(self.coef_))
-        self.sentiment_unit_ = int(np.argmax(np.abs(self.coef_)))
-        self.sentiment_unit_sign_ = 1 if self.coef_[self.sentiment_unit_] >= 0 else -1
+        if self.n_nonzero_ == 0:
+            self.sentiment_unit_, self.sentiment_unit_sign_ = None, 0
+        else:
+            self.sentiment_unit_ = int(np.argmax(np.abs(self.coef_)))
+            self.sentiment_unit_sign_ = 1 if self.coef_[self.sentiment_unit_] > 0 else -1
         return self
 
     def predict(self, X):
@@ -97,7 +100,7 @@ class ProbeResult:
     test_accuracy: float
     C: float
     n_nonzero: int
-    sentiment_unit: int
+    sentiment_unit: int | None  # None when every weight is zero
     sentiment_unit_sign: int
     sentiment_unit_accuracy: float
     sentiment_unit_C: float
@@ -121,6 +124,16 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResu
     protocol (grid, dev selection, refit) on one column and on the zeroed matrix.
     """
     probe = L1Probe().fit(X_train, y_train, X_dev, y_dev)
+    common = dict(test_accuracy=probe.score(X_test, y_test), C=probe.C_, n_nonzero=probe.n_nonzero_,
+                  n_train=len(y_train), n_dev=len(y_dev), n_test=len(y_test),
+                  dev_accuracies=probe.dev_accuracies_)
+    if probe.n_nonzero_ == 0:
+        # The chosen C zeroed every weight: the model predicts one class and has no unit.
+        nan = float("nan")
+        return ProbeResult(sentiment_unit=None, sentiment_unit_sign=0, sentiment_unit_accuracy=nan,
+                           sentiment_unit_C=nan, sentiment_unit_deleted_accuracy=nan,
+                           sentiment_unit_deleted_C=nan, zero_shot_accuracy=nan,
+                           second_weight_ratio=nan, **common), probe
     unit = probe.sentiment_unit_
     alone = L1Probe().fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
 
@@ -133,9 +146,6 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResu
     weights = np.sort(np.abs(probe.coef_))[::-1]
     ratio = float(weights[0] / weights[1]) if len(weights) > 1 and weights[1] > 0 else float("inf")
     result = ProbeResult(
-        test_accuracy=probe.score(X_test, y_test),
-        C=probe.C_,
-        n_nonzero=probe.n_nonzero_,
         sentiment_unit=unit,
         sentiment_unit_sign=probe.sentiment_unit_sign_,
         sentiment_unit_accuracy=alone.score(X_test[:, [unit]], y_test),
@@ -144,10 +154,7 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResu
         sentiment_unit_deleted_C=deleted.C_,
         zero_shot_accuracy=zero_shot_accuracy(X_test[:, unit], y_test, probe.sentiment_unit_sign_),
         second_weight_ratio=ratio,
-        n_train=len(y_train),
-        n_dev=len(y_dev),
-        n_test=len(y_test),
-        dev_accuracies=probe.dev_accuracies_,
+        **common,
     )
     return result, probe
 
@@ -174,10 +181,15 @@ def summarise_folds(results: list[ProbeResult]) -> dict:
         "test_accuracy", "sentiment_unit_accuracy", "sentiment_unit_deleted_accuracy",
         "zero_shot_accuracy", "n_nonzero", "second_weight_ratio",
     )
-    out = {k: float(np.mean([getattr(r, k) for r in results])) for k in keys}
+    # a fold whose chosen C zeroed every weight has no unit to score: left out of the mean
+    out = {}
+    for k in keys:
+        values = np.array([getattr(r, k) for r in results], dtype=float)
+        kept = values[~np.isnan(values)]
+        out[k] = float(kept.mean()) if len(kept) else float("nan")
     out["test_accuracy_std"] = float(np.std([r.test_accuracy for r in results]))
-    units = Counter(r.sentiment_unit for r in results)
-    out["sentiment_unit"], out["sentiment_unit_folds"] = units.most_common(1)[0]
+    units = Counter(r.sentiment_unit for r in results if r.sentiment_unit is not None)
+    out["sentiment_unit"], out["sentiment_unit_folds"] = (units.most_common(1) or [(None, 0)])[0]
     signs = [r.sentiment_unit_sign for r in results if r.sentiment_unit == out["sentiment_unit"]]
     out["sentiment_unit_sign"] = int(Counter(signs).most_common(1)[0][0])
     out["C"] = float(Counter(r.C for r in results).most_common(1)[0][0])

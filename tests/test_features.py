@@ -102,3 +102,15 @@ def test_any_unicode_gives_finite_features(texts):
     X = extract_states(MODEL, texts, "final_c,mean_c", progress=False)
     assert X.shape == (len(texts), 2 * MODEL.n_units)
     assert np.isfinite(X).all()
+
+
+@pytest.mark.gpu
+def test_cuda_gives_the_cpu_numbers():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.fail("CUDA is not available")
+    cpu = extract_features(MODEL, TEXTS, STATE_KINDS, progress=False)
+    gpu = extract_features(MODEL, TEXTS, STATE_KINDS, device="cuda", progress=False)
+    for kind in STATE_KINDS:
+        np.testing.assert_allclose(gpu[kind], cpu[kind], rtol=1e-4, atol=1e-4)

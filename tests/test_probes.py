@@ -76,3 +76,16 @@ def test_fold_summary_takes_means_and_the_commonest_unit():
     out = summarise_folds(folds)
     assert out["sentiment_unit"] == 11 and out["sentiment_unit_sign"] == -1
     assert out["test_accuracy"] == pytest.approx(np.mean([f.test_accuracy for f in folds]))
+
+
+def test_a_probe_that_keeps_no_unit_reports_none():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(0, 1, (300, 5)), np.array([0] * 200 + [1] * 100)
+    rng.shuffle(y)
+    X_big = X * 1e-6  # so tiny that every C of the grid zeroes every weight
+    result, probe = run_probe(X_big[:200], y[:200], X_big[200:250], y[200:250], X_big[250:],
+                              y[250:])
+    assert result.n_nonzero == 0 and result.sentiment_unit is None
+    assert probe.sentiment_unit_ is None and np.isnan(result.zero_shot_accuracy)
+    out = summarise_folds([result, result])
+    assert out["sentiment_unit"] is None

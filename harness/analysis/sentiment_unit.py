@@ -79,6 +79,8 @@ def _figures(ctx, name, out, coef, X, y) -> list[str]:
         return []
     unit, sign = out["sentiment_unit"], out["sentiment_unit_sign"]
     figures = []
+    if unit is None:
+        return figures
     if coef is not None:
         path = ctx.figure_path(f"{name}_l1_weights.png")
         plot_l1_weights(coef, path, title=f"{name.upper()}: L1 probe weights ({ctx.profile})")
@@ -104,6 +106,9 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
     probe on ``params['unit_from']``; no training on the target data."""
     source = run_dataset_probe(ctx, claim.params["unit_from"])
     unit, sign = source["sentiment_unit"], source["sentiment_unit_sign"]
+    if unit is None:
+        return Measurement(float("nan"), {"why": f"the probe on {claim.params['unit_from']} "
+                                                 "kept no unit (every weight zero)"})
     name = claim.params["dataset"]
     test = ctx.dataset(name).splits["test"]
     values = _final_c(ctx, name, "test", test.texts)[:, unit]
