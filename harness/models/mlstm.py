@@ -121,17 +121,25 @@ class MLSTM(torch.nn.Module):
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def random(cls, n_units: int, n_embed: int = 64, seed: int = 0) -> MLSTM:
-        """A randomly initialised model (the untrained control of a trained one)."""
+    def random(cls, n_units: int, n_embed: int = 64, seed: int = 0,
+               forget_bias: float = 1.0) -> MLSTM:
+        """A randomly initialised model: the start of training and the untrained control.
+
+        Weight norm keeps only the direction of Wx, Wh, Wmx and Wmh, and the gains start at
+        one, so with a unit-variance embedding every gate pre-activation starts near N(0, 1).
+        The output layer starts small (near-uniform next-byte predictions), and the forget
+        gate's bias at ``forget_bias``.
+        """
         gen = torch.Generator().manual_seed(seed)
         model = cls(MLSTMConfig(n_units=n_units, n_embed=n_embed))
         with torch.no_grad():
-            for name in ("embed", "wx", "wh", "wmx", "wmh", "out_w"):
+            for name in ("embed", "wx", "wh", "wmx", "wmh"):
                 param = getattr(model, name)
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.02)
-            # Forget-gate bias 1 keeps early training stable; the gains start at one.
-            model.b[n_units : 2 * n_units] = 1.0
-        model.sha256 = hashlib.sha256(f"random:{n_units}:{n_embed}:{seed}".encode()).hexdigest()
+                param.copy_(torch.randn(param.shape, generator=gen))
+            model.out_w.copy_(torch.randn(model.out_w.shape, generator=gen) * 0.1 / n_units**0.5)
+            model.b[n_units : 2 * n_units] = forget_bias
+        model.sha256 = hashlib.sha256(
+            f"random:{n_units}:{n_embed}:{seed}:{forget_bias}".encode()).hexdigest()
         model.source = f"random:{n_units}:seed={seed}"
         return model
 
