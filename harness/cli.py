@@ -127,6 +127,48 @@ def cmd_reproduce(args) -> int:
     return 1 if run.errors or (failed and (ctx.fixtures or args.strict)) else 0
 
 
+def cmd_train_lm(args) -> int:
+    import torch.distributed as dist
+
+    from harness.data.corpus import load_corpus
+    from harness.repro import resolve_device
+    from harness.train.card import write_model_card
+    from harness.train.lm import LMTrainer, TrainConfig, command_line
+
+    device = resolve_device(args.device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.startswith("cuda"):
+            device = f"cuda:{local}"
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    corpus = load_corpus(args.corpus, args.data_dir)
+    config = None
+    if not args.resume:
+        config = TrainConfig(
+            n_units=args.units, batch=args.batch, bptt=args.bptt, lr=args.lr,
+            schedule=args.schedule, schedule_bytes=args.schedule_bytes or args.budget_bytes or 0,
+            warmup_bytes=args.warmup_bytes, clip=args.clip, forget_bias=args.forget_bias,
+            seed=args.seed, eval_every_minutes=args.eval_every_minutes,
+            checkpoint_every_minutes=args.checkpoint_every_minutes)
+        config.learning_rate(0)  # a linear schedule without a horizon fails here, not later
+    trainer = LMTrainer(Path(args.out), corpus, config, resume=args.resume, device=device)
+    if args.resume and args.schedule_bytes:
+        trainer.config.schedule_bytes = trainer.state.config["schedule_bytes"] = args.schedule_bytes
+        trainer.state.notes.append(f"from step {trainer.state.step}: linear schedule horizon "
+                                   f"set to {args.schedule_bytes:,} bytes")
+    if args.note:
+        trainer.state.notes.append(args.note)
+    state = trainer.train(args.budget_minutes, args.budget_bytes, command=command_line())
+    if trainer.rank == 0:
+        card = write_model_card(Path(args.out))
+        point = state.curve[-1]
+        print(f"{state.bytes_seen:,} bytes seen; held-out {point['held_out_bpb']:.4f} bits/byte; "
+              f"checkpoint {args.out}; card {card}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
 def cmd_claims(args) -> int:
     from tabulate import tabulate
 
@@ -180,6 +222,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     common(p)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("train-lm", help="train (or resume) a byte-level mLSTM language model")
+    p.add_argument("--corpus", required=True,
+                   help="imdb-lm (IMDB train + unsup), a folder of .txt files, or a .jsonl file")
+    p.add_argument("--units", type=int, default=512)
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget-minutes", type=float, help="wall time of this session")
+    budget.add_argument("--budget-bytes", type=int, help="bytes to train on in this session")
+    p.add_argument("--out", required=True, help="checkpoint folder (the card goes to <out>.md)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--data-dir")
+    p.add_argument("--batch", type=int, default=128, help="streams, over all processes")
+    p.add_argument("--bptt", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", choices=["constant", "linear"], default="linear")
+    p.add_argument("--schedule-bytes", type=int, default=0,
+                   help="where the linear schedule reaches zero (default: --budget-bytes)")
+    p.add_argument("--warmup-bytes", type=int, default=0)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--forget-bias", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every-minutes", type=float, default=5.0)
+    p.add_argument("--checkpoint-every-minutes", type=float, default=10.0)
+    p.add_argument("--note", help="a line for the model card (what was tried, and why)")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_train_lm)
 
     p = sub.add_parser("claims", help="list every registered claim")
     p.set_defaults(func=cmd_claims)

@@ -1,0 +1,144 @@
+import json
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from harness.data import DatasetError
+from harness.data.corpus import load_corpus
+from harness.models.mlstm import MLSTM, ModelFormatError
+from harness.repro import FIXTURE_DATA
+from harness.train.card import write_model_card
+from harness.train.lm import LMTrainer, TrainConfig, stream_windows
+from tests.train_workers import ddp_worker
+
+CFG = dict(n_units=16, batch=4, bptt=8, lr=3e-3, schedule="linear", schedule_bytes=4 * 8 * 12,
+           eval_every_minutes=1e9, checkpoint_every_minutes=1e9, eval_bytes=512)
+STEP = 4 * 8
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    words = "the film was good bad long short plot cast".split()
+    for i in range(30):
+        (folder / f"{i}.txt").write_text(" ".join(rng.choice(words, size=40)) + ".")
+    return folder
+
+
+def _weights(path):
+    return {k: v.clone() for k, v in MLSTM.load(path).state_dict().items()}
+
+
+def test_interrupted_and_resumed_run_reaches_the_same_weights(corpus_dir, tmp_path):
+    corpus = load_corpus(str(corpus_dir))
+    LMTrainer(tmp_path / "a", corpus, TrainConfig(**CFG), progress=False).train(
+        budget_bytes=12 * STEP)
+    LMTrainer(tmp_path / "b", corpus, TrainConfig(**CFG), progress=False).train(
+        budget_bytes=5 * STEP)
+    resumed = LMTrainer(tmp_path / "b", corpus, resume=True, progress=False)
+    assert resumed.state.step == 5
+    resumed.train(budget_bytes=7 * STEP)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    trainer = json.loads((tmp_path / "b" / "trainer.json").read_text())
+    assert trainer["step"] == 12 and trainer["bytes_seen"] == 12 * STEP
+    assert len(trainer["sessions"]) == 2
+
+
+def test_training_lowers_held_out_bits_and_writes_a_card(corpus_dir, tmp_path):
+    corpus = load_corpus(str(corpus_dir))
+    cfg = {**CFG, "schedule": "constant", "n_units": 32}
+    state = LMTrainer(tmp_path / "m", corpus, TrainConfig(**cfg), progress=False).train(
+        budget_bytes=60 * STEP)
+    assert state.curve[-1]["held_out_bpb"] < state.curve[0]["held_out_bpb"] - 1.0
+    card = write_model_card(tmp_path / "m")
+    text = card.read_text()
+    assert card == tmp_path / "m.md"
+    for field in ("weights sha256", "untrained control sha256", "corpus source sha256",
+                  "bytes seen", "held-out bits per byte", "seed"):
+        assert field in text
+    control = MLSTM.load(tmp_path / "m" / "initial")
+    assert control.sha256 != MLSTM.load(tmp_path / "m").sha256
+    torch.testing.assert_close(control.embed, MLSTM.random(32, seed=0).embed)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one(corpus_dir, tmp_path):
+    """DistributedDataParallel over gloo: 2 processes x 2 streams == 1 process x 4 streams."""
+    budget = 6 * STEP
+    mp.spawn(ddp_worker, args=(2, _free_port(), str(corpus_dir), str(tmp_path / "ddp"), CFG,
+                               budget), nprocs=2, join=True)
+    LMTrainer(tmp_path / "one", load_corpus(str(corpus_dir)), TrainConfig(**CFG),
+              progress=False).train(budget_bytes=budget)
+    a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "one")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    state = json.loads((tmp_path / "ddp" / "trainer.json").read_text())
+    assert state["sessions"][0]["processes"] == 2 and state["step"] == 6
+
+
+def test_linear_schedule_and_warmup():
+    cfg = TrainConfig(lr=1.0, schedule="linear", schedule_bytes=1000, warmup_bytes=100)
+    assert cfg.learning_rate(49) == pytest.approx(0.5 * 0.951)
+    assert cfg.learning_rate(500) == pytest.approx(0.5)
+    assert cfg.learning_rate(2000) == 0.0
+    with pytest.raises(ValueError, match="schedule_bytes"):
+        TrainConfig(schedule="linear", schedule_bytes=0).learning_rate(0)
+
+
+def test_streams_cover_the_text_in_order():
+    data = np.arange(100, dtype=np.uint8)
+    streams, windows = stream_windows(data, batch=4, bptt=5)
+    assert streams.shape == (4, 25) and windows == 4
+    assert list(streams[1, :3]) == [25, 26, 27]
+
+
+def test_imdb_lm_reads_train_and_unsup_but_never_test():
+    corpus = load_corpus("imdb-lm", FIXTURE_DATA)
+    assert corpus.n_texts == 50  # 20 pos + 20 neg + 10 unsup
+    from harness.data import load_dataset
+    test_texts = load_dataset("imdb", FIXTURE_DATA).splits["test"].texts
+    text = (corpus.train.tobytes() + corpus.held_out.tobytes()).decode()
+    assert not any(t in text for t in test_texts)
+
+
+def test_held_out_texts_are_not_trained_on(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"text": f"text number {i:03d}"}) + "\n"
+                            for i in range(300)))
+    corpus = load_corpus(str(path))
+    held = corpus.held_out.tobytes().decode().split("\n ")
+    train = corpus.train.tobytes().decode()
+    assert len([h for h in held if h.strip()]) == 3
+    assert not any(h.strip() and h.strip() in train for h in held)
+
+
+def test_bad_corpus_and_resume_errors(corpus_dir, tmp_path):
+    with pytest.raises(DatasetError, match="corpus"):
+        load_corpus(str(tmp_path / "missing.txt"))
+    corpus = load_corpus(str(corpus_dir))
+    LMTrainer(tmp_path / "r", corpus, TrainConfig(**CFG), progress=False).train(budget_bytes=STEP)
+    with pytest.raises(FileExistsError, match="--resume"):
+        LMTrainer(tmp_path / "r", corpus, TrainConfig(**CFG))
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(3):
+        (other / f"{i}.txt").write_text("something else entirely " * 30)
+    with pytest.raises(ModelFormatError, match="same corpus"):
+        LMTrainer(tmp_path / "r", load_corpus(str(other)), resume=True)
+    trainer = json.loads((tmp_path / "r" / "trainer.json").read_text())
+    trainer["step"] += 1  # as if the last checkpoint was cut off while being written
+    (tmp_path / "r" / "trainer.json").write_text(json.dumps(trainer))
+    with pytest.raises(ModelFormatError, match="different steps"):
+        LMTrainer(tmp_path / "r", corpus, resume=True)
