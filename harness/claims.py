@@ -141,6 +141,7 @@ class ClaimResult:
     reason: str = ""
     details: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    control: ClaimResult | None = None  # the same claim on the untrained control
 
     def to_dict(self) -> dict:
         c = self.claim
@@ -161,6 +162,12 @@ class ClaimResult:
             "version": c.version,
             "details": _jsonable(self.details),
             "figures": self.figures,
+            "control": None if self.control is None else {
+                "measured": _jsonable(self.control.measured),
+                "verdict": self.control.verdict,
+                "reason": self.control.reason,
+                "figures": [f"control/{f}" for f in self.control.figures],
+            },
         }
 
 

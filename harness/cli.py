@@ -103,20 +103,25 @@ def cmd_reproduce(args) -> int:
     from claims import REGISTRY, SOURCES
     from harness.claims import FAIL
     from harness.report import summary_line
-    from harness.repro import make_context
+    from harness.repro import default_control, make_context
     from harness.runner import Reproduction
 
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
                        progress=not args.quiet)
     claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
+    control_spec = args.control if args.control != "none" else None
+    if args.control is None:
+        control_spec = default_control(ctx.model_spec)
+    control = ctx.for_control(control_spec) if control_spec else None
     print(f"profile {ctx.profile}: model {ctx.model_spec or 'none'}, data {ctx.data_root}, "
-          f"device {ctx.device}, {len(claims)} claims", flush=True)
+          f"control {control_spec or 'none'}, device {ctx.device}, {len(claims)} claims",
+          flush=True)
 
     def show(result):
         print(f"  {result.verdict:8s} {result.claim.id}  {result.reason[:110]}", flush=True)
 
-    run = Reproduction(ctx, claims, SOURCES)
+    run = Reproduction(ctx, claims, SOURCES, control=control)
     results = run.evaluate_all(on_result=show)
     print(summary_line(results))
     print(f"report: {run.write()}")
@@ -217,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--data-dir")
     p.add_argument("--out", help="report folder (default: reports/<profile>)")
+    p.add_argument("--control", help="untrained control model to run beside the model (default: "
+                   "<model>/initial when it exists; 'none' for no control)")
     p.add_argument("--only", nargs="*", help="run only claims whose id contains one of these")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -76,14 +76,20 @@ def summary_line(results: list[ClaimResult]) -> str:
             f"{counts[NOT_RUN]} NOT RUN")
 
 
-def claim_rows(results: list[ClaimResult], with_requirements: bool = False) -> list[list[str]]:
+def claim_rows(results: list[ClaimResult], with_requirements: bool = False,
+               with_control: bool = False) -> list[list[str]]:
     rows = []
     for r in results:
         c = r.claim
         rule = str(c.threshold) if c.kind == "shape" else (
             f"{c.published} {c.tolerance}" if c.tolerance else "-")
         row = [f"`{c.id}`", c.kind, c.statement, _published(c.published),
-               format_value(r.measured, r.details), rule, f"**{r.verdict}**", r.reason]
+               format_value(r.measured, r.details)]
+        if with_control:
+            ctl = r.control
+            row.append("-" if ctl is None else format_value(ctl.measured, ctl.details)
+                       + (f" ({ctl.verdict})" if c.kind == "shape" else ""))
+        row += [rule, f"**{r.verdict}**", r.reason]
         if with_requirements:
             row.append(c.requirement_text())
         rows.append(row)
@@ -101,6 +107,7 @@ HEADERS = ["claim", "kind", "statement", "published", "measured", "tolerance / t
 def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict) -> str:
     fixtures = provenance.get("fixtures")
     model = provenance.get("model") or {}
+    control = provenance.get("control")
     lines = [
         f"# Reproduction report: `{provenance['profile']}`",
         "",
@@ -109,6 +116,9 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         f"- model: `{model.get('spec', 'none')}` ({model.get('n_units', '-')} units, sha256 "
         f"`{model.get('sha256', '-')}`; OpenAI release verified: "
         f"{model.get('openai_release_verified', False)})",
+        *([f"- untrained control: `{control['spec']}` (sha256 `{control['sha256']}`), the same "
+           "architecture with the weights it had before training; its measurements are the "
+           "column *untrained control*"] if control else []),
         f"- data root: `{provenance['data_root']}`",
         f"- device: {provenance['device']}; commit `{provenance['git_commit']}`; "
         f"wall time {provenance['wall_seconds']} s",
@@ -129,15 +139,19 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         "claims are judged on the model of the run, with the threshold shown.",
         "",
     ]
-    headers = HEADERS + (["needs"] if fixtures else [])
+    with_control = any(r.control is not None for r in results)
+    headers = HEADERS[:5] + (["untrained control"] if with_control else []) + HEADERS[5:]
+    headers += ["needs"] if fixtures else []
     for source, citation in sources.items():
         group = [r for r in results if r.claim.source == source]
         if not group:
             continue
         lines += [f"## {source}", "", f"{citation.reference}. {summary_line(group)}.", ""]
-        lines.append(tabulate(claim_rows(group, fixtures), headers=headers, tablefmt="github"))
+        lines.append(tabulate(claim_rows(group, fixtures, with_control), headers=headers,
+                              tablefmt="github"))
         lines.append("")
         figures = sorted({f for r in group for f in r.figures})
+        figures += sorted({f"control/{f}" for r in group if r.control for f in r.control.figures})
         for fig in figures:
             lines += [f"![{fig}]({fig})", ""]
     lines += ["## Provenance", "", "```json", json.dumps(provenance, indent=2, sort_keys=True),

@@ -103,6 +103,15 @@ class RunContext:
             progress=self.progress, desc=desc,
         )
 
+    def for_control(self, spec: str) -> RunContext:
+        """The same run on the untrained control: same data, its own model and figures."""
+        return RunContext(
+            profile=self.profile, model=load_model(spec), model_spec=spec,
+            data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
+            device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
+            progress=self.progress, data_files=self.data_files,
+        )
+
     def figure_path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         return self.out_dir / name
@@ -171,12 +180,29 @@ def _versions() -> dict:
     return out
 
 
-def provenance(ctx: RunContext, wall_seconds: float) -> dict:
+def default_control(model_spec: str | None) -> str | None:
+    """A checkpoint trained by ``train-lm`` keeps its untrained weights in ``initial/``."""
+    if model_spec and (Path(model_spec) / "initial" / "config.json").is_file():
+        return str(Path(model_spec) / "initial")
+    return None
+
+
+def describe_model(ctx: RunContext) -> dict | None:
     model = ctx.model
+    if model is None:
+        return None
     card = None
-    if model is not None and model.source and Path(model.source).is_dir():
+    if model.source and Path(model.source).is_dir():
         config = Path(model.source) / "config.json"
         card = json.loads(config.read_text()) if config.is_file() else None
+        written = Path(model.source).with_suffix(".md")
+        if written.is_file():
+            card = {**(card or {}), "model_card": str(written)}
+    return {"spec": ctx.model_spec, "source": model.source, "n_units": model.n_units,
+            "sha256": model.sha256, "openai_release_verified": ctx.has_release, "card": card}
+
+
+def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None = None) -> dict:
     return {
         "profile": ctx.profile,
         "fixtures": ctx.fixtures,
@@ -185,14 +211,8 @@ def provenance(ctx: RunContext, wall_seconds: float) -> dict:
         "platform": platform.platform(),
         "device": describe_device(ctx.device),
         "seeds": SEEDS,
-        "model": None if model is None else {
-            "spec": ctx.model_spec,
-            "source": model.source,
-            "n_units": model.n_units,
-            "sha256": model.sha256,
-            "openai_release_verified": ctx.has_release,
-            "card": card,
-        },
+        "model": describe_model(ctx),
+        "control": describe_model(control) if control else None,
         "preprocessing": PREPROCESSING_VERSION,
         "data_root": str(ctx.data_root),
         "data_sha256": dict(sorted(ctx.data_files.items())),

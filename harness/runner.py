@@ -33,15 +33,19 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
 class Reproduction:
     """One run over a list of claims: results memoised by claim id, one report at the end."""
 
-    def __init__(self, ctx: RunContext, claims: Sequence[Claim], sources: dict):
-        self.ctx, self.claims, self.sources = ctx, list(claims), sources
+    def __init__(self, ctx: RunContext, claims: Sequence[Claim], sources: dict,
+                 control: RunContext | None = None):
+        self.ctx, self.claims, self.sources, self.control = ctx, list(claims), sources, control
         self.errors: list[str] = []
         self._results: dict[str, ClaimResult] = {}
         self._started = time.perf_counter()
 
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
-            self._results[claim.id] = evaluate(claim, self.ctx)
+            result = evaluate(claim, self.ctx)
+            if self.control is not None and result.measured is not None:
+                result.control = evaluate(claim, self.control)
+            self._results[claim.id] = result
         return self._results[claim.id]
 
     def evaluate_all(self, on_result: Callable[[ClaimResult], None] | None = None):
@@ -62,5 +66,5 @@ class Reproduction:
 
     def write(self) -> Path:
         elapsed = time.perf_counter() - self._started
-        return write_report(self.results(), provenance(self.ctx, elapsed), self.ctx.out_dir,
-                            self.sources)
+        return write_report(self.results(), provenance(self.ctx, elapsed, self.control),
+                            self.ctx.out_dir, self.sources)

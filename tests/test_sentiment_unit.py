@@ -7,6 +7,7 @@ import pytest
 from claims import REGISTRY, SOURCES, get_claim
 from harness.analysis.sentiment_unit import run_dataset_probe, zero_shot_experiment
 from harness.claims import FAIL, NOT_RUN, PASS
+from harness.models.planted import planted_mlstm
 from harness.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
 from harness.runner import Reproduction
 
@@ -82,3 +83,29 @@ def test_missing_data_is_not_run_with_where_to_get_it(tmp_path):
     claim = get_claim("radford2017.mr.full_features")
     result = Reproduction(ctx, REGISTRY, SOURCES).evaluate(claim)
     assert result.verdict == NOT_RUN and "rt-polarity.pos" in result.reason
+
+
+def test_control_is_reported_beside_the_model(tmp_path):
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    claims = [get_claim("radford2017.sst.full_features"),
+              get_claim("radford2017.sst.one_dominant_unit")]
+    run = Reproduction(ctx, claims, SOURCES, control=ctx.for_control("random:32"))
+    results = run.evaluate_all()
+    assert results[0].measured == 100.0
+    assert results[0].control is not None and results[0].control.measured < 100.0
+    run.write()
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["provenance"]["control"]["spec"] == "random:32"
+    assert payload["claims"][1]["control"]["verdict"] in (PASS, FAIL)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "untrained control" in report and "control/sst_l1_weights.png" in report
+
+
+def test_a_trained_checkpoint_brings_its_control(tmp_path):
+    from harness.repro import default_control
+
+    model = planted_mlstm()
+    model.save(tmp_path / "m")
+    assert default_control(str(tmp_path / "m")) is None
+    model.save(tmp_path / "m" / "initial")
+    assert default_control(str(tmp_path / "m")) == str(tmp_path / "m" / "initial")

@@ -82,8 +82,10 @@ def test_two_processes_equal_one(corpus_dir, tmp_path):
     LMTrainer(tmp_path / "one", load_corpus(str(corpus_dir)), TrainConfig(**CFG),
               progress=False).train(budget_bytes=budget)
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "one")
+    # Adam divides by the gradient's scale, so float rounding of a near-zero gradient can move
+    # a weight by a small fraction of lr (3e-3); a wrong split of the streams moves it by ~lr.
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-4)
     state = json.loads((tmp_path / "ddp" / "trainer.json").read_text())
     assert state["sessions"][0]["processes"] == 2 and state["step"] == 6
 
