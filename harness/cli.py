@@ -174,15 +174,54 @@ def cmd_train_lm(args) -> int:
     return 0
 
 
-def cmd_claims(args) -> int:
+README_START, README_END = "<!-- claim-table:start -->", "<!-- claim-table:end -->"
+
+
+def claim_table(report: str | None) -> str:
+    """The registry as a Markdown table; with a report's results.json, its measurements too."""
     from tabulate import tabulate
 
     from claims import REGISTRY
+    from harness.report import format_value
 
-    rows = [[f"`{c.id}`", c.kind, c.published, str(c.tolerance or c.threshold),
-             "yes" if c.experiment else "not yet"] for c in REGISTRY]
-    print(tabulate(rows, headers=["claim", "kind", "published", "tolerance / threshold",
-                                  "experiment"], tablefmt="github"))
+    if report is None:
+        rows = [[f"`{c.id}`", c.kind, c.published, str(c.tolerance or c.threshold),
+                 "yes" if c.experiment else "not yet"] for c in REGISTRY]
+        return tabulate(rows, headers=["claim", "kind", "published", "tolerance / threshold",
+                                       "experiment"], tablefmt="github")
+    path = Path(report)
+    payload = json.loads(path.read_text())
+    by_id = {row["id"]: row for row in payload["claims"]}
+    rows = []
+    for c in REGISTRY:
+        row = by_id.get(c.id, {})
+        ctl = row.get("control") or {}
+        rows.append([f"`{c.id}`", c.kind, c.published,
+                     format_value(row.get("measured"), row.get("details")),
+                     format_value(ctl.get("measured")) if ctl else "-",
+                     row.get("tolerance") or row.get("threshold") or "-",
+                     row.get("verdict", "not in report")])
+    model = (payload["provenance"].get("model") or {}).get("spec")
+    head = (f"From `{path.as_posix()}` (model `{model}`, commit "
+            f"`{payload['provenance']['git_commit']}`).\n\n")
+    return head + tabulate(rows, headers=["claim", "kind", "published", "measured", "control",
+                                          "tolerance / threshold", "verdict"],
+                           tablefmt="github")
+
+
+def cmd_claims(args) -> int:
+    table = claim_table(args.report)
+    if not args.readme:
+        print(table)
+        return 0
+    readme = Path(args.readme)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise DatasetError(f"{readme}: no {README_START} ... {README_END} markers to replace")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
+    print(f"updated the claim table in {readme}")
     return 0
 
 
@@ -256,7 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.set_defaults(func=cmd_train_lm)
 
-    p = sub.add_parser("claims", help="list every registered claim")
+    p = sub.add_parser("claims", help="list every registered claim (with a report's results)")
+    p.add_argument("--report", help="a results.json whose measurements and verdicts to show")
+    p.add_argument("--readme", help="write the table into this file between its claim-table "
+                   "markers instead of printing it")
     p.set_defaults(func=cmd_claims)
     return parser
 

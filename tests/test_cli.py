@@ -83,3 +83,17 @@ def test_unknown_dataset_is_a_clear_error(tmp_path, capsys):
     code = main(["probe", "--model", "planted", "--dataset", "nope", "--json",
                  str(tmp_path / "o.json")])
     assert code == 2 and "registered" in capsys.readouterr().err
+
+
+def test_claims_table_into_readme(tmp_path):
+    report = tmp_path / "rep"
+    assert main(["reproduce", "--profile", "fixtures", "--out", str(report), "--quiet",
+                 "--only", "sst.one_dominant"]) == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- claim-table:start -->\nold\n<!-- claim-table:end -->\nend\n")
+    assert main(["claims", "--report", str(report / "results.json"), "--readme",
+                 str(readme)]) == 0
+    text = readme.read_text()
+    assert "\nold\n" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    row = next(line for line in text.splitlines() if "sst.one_dominant_unit" in line)
+    assert "PASS" in row and "inf" in row
