@@ -174,6 +174,24 @@ def cmd_train_lm(args) -> int:
     return 0
 
 
+def cmd_model_card(args) -> int:
+    from harness.models.mlstm import _write_json_atomic
+    from harness.train.card import write_model_card
+    from harness.train.lm import TRAINER_FILE
+
+    folder = Path(args.model)
+    trainer_path = folder / TRAINER_FILE
+    if not trainer_path.is_file():
+        raise DatasetError(f"{trainer_path}: not found; model cards are written for checkpoints "
+                           "trained with train-lm")
+    if args.note:
+        trainer = json.loads(trainer_path.read_text())
+        trainer.setdefault("notes", []).append(args.note)
+        _write_json_atomic(trainer_path, trainer)
+    print(f"wrote {write_model_card(folder)}")
+    return 0
+
+
 README_START, README_END = "<!-- claim-table:start -->", "<!-- claim-table:end -->"
 
 
@@ -294,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", help="a line for the model card (what was tried, and why)")
     p.add_argument("--device")
     p.set_defaults(func=cmd_train_lm)
+
+    p = sub.add_parser("model-card", help="rewrite the card of a train-lm checkpoint")
+    p.add_argument("model", help="checkpoint folder; the card goes to <folder>.md")
+    p.add_argument("--note", help="append a line to the card's notes first")
+    p.set_defaults(func=cmd_model_card)
 
     p = sub.add_parser("claims", help="list every registered claim (with a report's results)")
     p.add_argument("--report", help="a results.json whose measurements and verdicts to show")

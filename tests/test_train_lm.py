@@ -144,3 +144,13 @@ def test_bad_corpus_and_resume_errors(corpus_dir, tmp_path):
     (tmp_path / "r" / "trainer.json").write_text(json.dumps(trainer))
     with pytest.raises(ModelFormatError, match="different steps"):
         LMTrainer(tmp_path / "r", corpus, resume=True)
+
+
+def test_model_card_command_appends_a_note(corpus_dir, tmp_path):
+    from harness.cli import main
+
+    LMTrainer(tmp_path / "m", load_corpus(str(corpus_dir)), TrainConfig(**CFG),
+              progress=False).train(budget_bytes=STEP)
+    assert main(["model-card", str(tmp_path / "m"), "--note", "size chosen for the CPU"]) == 0
+    assert "- size chosen for the CPU" in (tmp_path / "m.md").read_text()
+    assert main(["model-card", str(tmp_path / "nothing")]) == 2
