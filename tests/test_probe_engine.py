@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from harness.probe_engine import BatchedL1LogReg, liblinear_objective
+
+
+def data(n=1200, d=48, seed=0):
+    """Correlated features, a few of which carry the label (like cell states do)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    base = rng.normal(0, 1, (n, 8))
+    X = base @ rng.normal(0, 1, (8, d)) * 0.3 + rng.normal(0, 1, (n, d))
+    X[:, :4] += (2 * y - 1)[:, None] * rng.uniform(0.2, 0.6, 4)
+    return X, y
+
+
+def liblinear(X, y, C):
+    return LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear", random_state=0, tol=1e-8,
+                              max_iter=10000).fit(X, y)
+
+
+@pytest.mark.parametrize("C", [2.0**-8, 2.0**-4, 2.0**-1, 1.0])
+def test_agrees_with_liblinear(C):
+    X, y = data()
+    Xtr, ytr, Xte, yte = X[:800], y[:800], X[800:], y[800:]
+    ref = liblinear(Xtr, ytr, C)
+    ref_obj = liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], Xtr, ytr, C)
+    engine = BatchedL1LogReg().fit(Xtr, ytr, C)
+    assert engine.objective_[0] <= ref_obj * (1 + 1e-3)
+    assert engine.objective_[0] == pytest.approx(
+        liblinear_objective(engine.coef_[0], engine.intercept_[0], Xtr, ytr, C), rel=1e-9)
+    assert abs(engine.score(Xte, yte)[0] - 100 * ref.score(Xte, yte)) <= 0.2 + 1e-9
+
+
+def test_masked_problems_agree_with_liblinear_on_their_columns():
+    X, y = data(seed=1)
+    rng = np.random.default_rng(2)
+    masks = np.zeros((5, X.shape[1]), dtype=bool)
+    for row in masks:
+        row[rng.choice(X.shape[1], 10, replace=False)] = True
+    engine = BatchedL1LogReg().fit(X, y, 0.25, masks=masks)
+    for k, mask in enumerate(masks):
+        assert not engine.coef_[k][~mask].any()
+        ref = liblinear(X[:, mask], y, 0.25)
+        ref_obj = liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], X[:, mask], y, 0.25)
+        assert engine.objective_[k] <= ref_obj * (1 + 1e-3)
+
+
+def test_batched_equals_one_at_a_time():
+    X, y = data(seed=3)
+    Cs = np.array([0.01, 0.1, 1.0])
+    together = BatchedL1LogReg().fit(X, y, Cs)
+    for k, C in enumerate(Cs):
+        alone = BatchedL1LogReg().fit(X, y, C)
+        assert together.objective_[k] == pytest.approx(alone.objective_[0], rel=1e-6)
+
+
+def test_deleting_a_zero_weight_column_leaves_the_optimum():
+    X, y = data(seed=4)
+    full = BatchedL1LogReg().fit(X, y, 0.05)
+    zero = int(np.flatnonzero(full.coef_[0] == 0)[0])
+    mask = np.ones((1, X.shape[1]), dtype=bool)
+    mask[0, zero] = False
+    init = np.concatenate([full.coef_, full.intercept_[:, None]], axis=1)
+    deleted = BatchedL1LogReg().fit(X, y, 0.05, masks=mask, init=init)
+    assert deleted.objective_[0] == pytest.approx(full.objective_[0], rel=1e-9)
+    assert deleted.n_iter_ <= deleted.patience + 1
