@@ -13,16 +13,20 @@ def _cite(where):
     return Citation(CITATION.source, CITATION.reference, where)
 
 
-def _value(claim_id, where, statement, published, data, metric="test accuracy (%)"):
+def _value(claim_id, where, statement, published, data, experiment=None, params=None,
+           metric="test accuracy (%)"):
     return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
                  kind="value", metric=metric, published=published, tolerance=ACCURACY,
+                 experiment=experiment, params=params or {},
                  requires_model="openai-release", requires_data=data)
 
 
-def _shape(claim_id, where, statement, threshold, data, published="qualitative", metric=""):
+def _shape(claim_id, where, statement, threshold, data, published="qualitative", metric="",
+           experiment=None):
     return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
                  kind="shape", metric=metric or threshold.statistic, published=published,
-                 threshold=threshold, requires_model="mlstm", requires_data=data)
+                 threshold=threshold, experiment=experiment, requires_model="mlstm",
+                 requires_data=data)
 
 
 TABLE1 = {  # dataset: (all units, sentiment unit deleted, sentiment unit only)
@@ -50,13 +54,14 @@ TABLE2_WHAT = {"final": "the final cell state", "mean": "the cell state averaged
 CLAIMS = [
     *[
         _value(f"table1.{what}.{ds}", "Table 1", f"{ds.upper()}: accuracy with {TABLE1_WHAT[what]}",
-               TABLE1[ds][i], (ds,))
+               TABLE1[ds][i], (ds,), "donnelly_table1", {"dataset": ds, "what": what})
         for i, what in enumerate(TABLE1_WHAT) for ds in DATASETS
     ],
     _shape("sn_not_necessary", "Table 1, Section 4.1",
            "deleting the sentiment unit changes accuracy by at most 1 point on every dataset",
            Threshold("max_abs_change", "<=", 1.0), DATASETS,
-           metric="largest |all - deleted| over datasets (points)"),
+           metric="largest |all - deleted| over datasets (points)",
+           experiment="donnelly_sn_not_necessary"),
     Claim(id="donnelly2019.single_ablation_sweep", citation=_cite("Section 4.1, Figure 2"),
           statement="refit once per unit with that unit deleted (SST): accuracies span about "
           "91.54 to 92.15; the best deletion's unit is near chance on its own",
@@ -78,19 +83,24 @@ CLAIMS = [
            published="Fig. 5"),
     *[
         _value(f"table2.{what}.{ds}", "Table 2", f"{ds.upper()}: accuracy with {TABLE2_WHAT[what]}",
-               TABLE2[ds][i], (ds,))
+               TABLE2[ds][i], (ds,), "donnelly_table2", {"dataset": ds, "features": what})
         for i, what in enumerate(TABLE2_WHAT) for ds in DATASETS
     ],
     Claim(id="donnelly2019.error_overlap", citation=_cite("Section 4.2"),
           statement="share of test errors common to the final-state and mean-pool classifiers",
-          kind="value", metric="shared errors / all errors (%)", published=35.0,
+          kind="value", metric="shared errors / all errors (%), mean over datasets",
+          published=35.0,
           tolerance=Tolerance(5.0, "two-sided", "the source gives a range of 30 to 40 %"),
+          experiment="donnelly_error_overlap",
           requires_model="openai-release", requires_data=DATASETS),
     *[
         _value(f"table3.{polarity}.{feats}.{ds}", "Table 3",
                f"accuracy with{SUFFIX[polarity]!r} appended to every {ds} test text "
                f"({TABLE2_WHAT[feats]}, classifier trained on clean text)",
-               TABLE3[polarity][feats][i], ("imdb" if ds.startswith("imdb") else ds,))
+               TABLE3[polarity][feats][i], ("imdb" if ds.startswith("imdb") else ds,),
+               "donnelly_table3",
+               {"dataset": "imdb" if ds.startswith("imdb") else ds, "polarity": polarity,
+                "features": feats, "repeats": 10 if ds == "imdb10" else 1})
         for polarity in TABLE3 for feats in TABLE3[polarity]
         for i, ds in enumerate(("sst", "mr", "cr", "imdb1", "imdb10"))
     ],
@@ -99,10 +109,11 @@ CLAIMS = [
            "10 points while mean-pool loses at most 2; on IMDB one word costs final-state at most "
            "2 points but ten words at least 20", Threshold("relations_holding", ">=", 4,
                                                           proposed=True), DATASETS,
-           metric="how many of the 4 relations hold"),
+           metric="how many of the 4 relations hold", experiment="donnelly_suffix_attack"),
     _shape("opposite_polarity", "Section 5 (NVIDIA's reproduction)",
            "a retrained model's sentiment unit may have the opposite sign; the harness reports "
            "the sign and never scores a negative unit as a 7 % classifier",
            Threshold("zero_shot_minus_chance", ">=", 0.0), ("sst",),
-           metric="zero-shot accuracy with the unit's sign minus 50 (points)"),
+           metric="zero-shot accuracy with the unit's sign minus 50 (points)",
+           experiment="donnelly_opposite_polarity"),
 ]

@@ -1,9 +1,10 @@
 """The claim check: one test per registered claim, all against one run of the harness.
 
-By default it runs the fixtures profile (the planted model on the bundled files); with
-``--model``, ``--data-dir`` and ``--profile`` it is a real reproduction. A claim that FAILs
-fails its test; a claim that cannot run is skipped with its reason; the report is written at
-the end of the session either way.
+By default it runs the fixtures profile (the planted model on the bundled files), where the
+claims whose answer is known by construction must reach exactly it; with ``--model``,
+``--data-dir`` and ``--profile`` it is a real reproduction. A claim that FAILs fails its test;
+a claim that cannot run is skipped with its reason; the report is written at the end of the
+session either way.
 """
 
 import pytest
@@ -11,11 +12,18 @@ import pytest
 from claims import REGISTRY
 from harness.claims import FAIL, NOT_RUN
 from harness.report import summary_line
+from harness.repro import FIXTURE_EXPECTED
 
 
 @pytest.mark.parametrize("claim", REGISTRY, ids=[c.id for c in REGISTRY])
 def test_claim(claim, reproduction):
     result = reproduction.evaluate(claim)
+    if reproduction.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
+        # the planted model's answer is known: the harness must reach exactly it
+        assert result.verdict == FIXTURE_EXPECTED[claim.id], (
+            f"{claim.id}: {result.verdict} on the planted model, which is built to give "
+            f"{FIXTURE_EXPECTED[claim.id]}; {result.reason}")
+        return
     if result.verdict == NOT_RUN:
         pytest.skip(f"{claim.id}: {result.reason}")
     assert result.verdict != FAIL, (

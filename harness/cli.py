@@ -127,9 +127,13 @@ def cmd_reproduce(args) -> int:
     print(f"report: {run.write()}")
     for error in run.errors:
         print(f"error in {error}", file=sys.stderr)
+    # On the fixtures a verdict other than the planted answer means the harness is broken; on
+    # a real model a FAIL is a finding.
+    for result in run.unexpected():
+        print(f"unexpected on the planted model: {result.claim.id} {result.verdict}",
+              file=sys.stderr)
     failed = any(r.verdict == FAIL for r in results)
-    # On the fixtures a FAIL means the harness is broken; on a real model it is a finding.
-    return 1 if run.errors or (failed and (ctx.fixtures or args.strict)) else 0
+    return 1 if run.errors or run.unexpected() or (failed and args.strict) else 0
 
 
 def cmd_train_lm(args) -> int:

@@ -25,6 +25,18 @@ SEEDS = {"probe": 42, "cross_validation": 42, "torch": 0}
 # The planted model of the smoke tier: unit 7 of 32 carries the label, with negative polarity so
 # that the sign handling is exercised on every run.
 FIXTURE_MODEL = {"n_units": 32, "unit": 7, "polarity": -1, "seed": 0}
+# Shape claims whose verdict on the planted model is known by construction. The smoke tier
+# checks that the harness reaches exactly these; every other claim must not FAIL there.
+FIXTURE_EXPECTED = {
+    # one unit carries the whole label
+    "radford2017.sst.one_dominant_unit": "PASS",
+    # so deleting it leaves chance, and no other unit rivals it
+    "donnelly2019.sn_not_necessary": "FAIL",
+    # the unit counts emoticons, so no appended word moves it
+    "donnelly2019.suffix_attack_shape": "FAIL",
+    # its polarity is negative, and the harness must score it with that sign
+    "donnelly2019.opposite_polarity": "PASS",
+}
 
 
 def load_model(spec: str) -> MLSTM:

@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.analysis import EXPERIMENTS
-from harness.claims import NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
+from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
 from harness.report import write_report
-from harness.repro import RunContext, provenance
+from harness.repro import FIXTURE_EXPECTED, RunContext, provenance
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
 
@@ -43,6 +43,9 @@ class Reproduction:
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
             result = evaluate(claim, self.ctx)
+            if self.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
+                planted = FIXTURE_EXPECTED[claim.id]
+                result.reason += f"; the planted model's known answer is {planted}"
             if self.control is not None and result.measured is not None:
                 result.control = evaluate(claim, self.control)
             self._results[claim.id] = result
@@ -60,6 +63,15 @@ class Reproduction:
             if on_result:
                 on_result(result)
         return self.results()
+
+    def unexpected(self) -> list[ClaimResult]:
+        """Results that show the harness itself is wrong: on the fixtures, a verdict other
+        than the planted answer, or a FAIL where none is planted."""
+        if not self.ctx.fixtures:
+            return []
+        return [r for r in self.results()
+                if r.verdict != FIXTURE_EXPECTED.get(r.claim.id, r.verdict)
+                or (r.verdict == FAIL and r.claim.id not in FIXTURE_EXPECTED)]
 
     def results(self) -> list[ClaimResult]:
         return [self.evaluate(c) for c in self.claims]

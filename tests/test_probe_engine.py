@@ -66,3 +66,16 @@ def test_deleting_a_zero_weight_column_leaves_the_optimum():
     deleted = BatchedL1LogReg().fit(X, y, 0.05, masks=mask, init=init)
     assert deleted.objective_[0] == pytest.approx(full.objective_[0], rel=1e-9)
     assert deleted.n_iter_ <= deleted.patience + 1
+
+
+def test_subsets_equal_masks():
+    X, y = data(seed=5)
+    rng = np.random.default_rng(6)
+    columns = np.stack([rng.choice(X.shape[1], 12, replace=False) for _ in range(4)])
+    masks = np.zeros((4, X.shape[1]), dtype=bool)
+    for k, cols in enumerate(columns):
+        masks[k, cols] = True
+    by_mask = BatchedL1LogReg().fit(X, y, 0.3, masks=masks)
+    by_subset = BatchedL1LogReg().fit_subsets(X, y, 0.3, columns)
+    np.testing.assert_allclose(by_subset.objective_, by_mask.objective_, rtol=1e-6)
+    np.testing.assert_array_equal(by_subset.predict(X), by_mask.predict(X))

@@ -1,0 +1,194 @@
+"""The tables of donnelly2019 (ECIR 2019): ablation, pooling, and the suffix attack.
+
+Their splits: MR and CR pooled, IMDB's 50,000 labelled reviews pooled, each shuffled with a
+fixed seed into 70 % train, 10 % dev, 20 % test; SST keeps OpenAI's splits. Every classifier
+is the paper's L1 protocol (``harness.probes``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.claims import Claim, Measurement
+from harness.data import Split
+from harness.features import STATE_KINDS
+from harness.probes import L1Probe, run_probe, zero_shot_accuracy
+
+SPLIT_SEED = 42
+SUFFIXES = {"positive": " Wonderful", "negative": " Terrible"}
+DATASETS = ("sst", "mr", "cr", "imdb")
+
+
+def donnelly_splits(ctx, name: str) -> dict[str, Split]:
+    """train / dev / test as donnelly2019 made them (memoised in ``ctx``)."""
+    key = ("donnelly_splits", name)
+    if key in ctx.memo:
+        return ctx.memo[key]
+    ds = ctx.dataset(name)
+    if name == "sst":
+        splits = ds.splits
+    else:
+        pool = ds.pool if ds.pool is not None else Split(
+            ds.splits["train"].texts + ds.splits["test"].texts,
+            np.concatenate([ds.splits["train"].labels, ds.splits["test"].labels]))
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
+        n_train, n_dev = int(0.7 * len(order)), int(0.1 * len(order))
+        parts = {"train": order[:n_train], "dev": order[n_train:n_train + n_dev],
+                 "test": order[n_train + n_dev:]}
+        splits = {s: Split([pool.texts[i] for i in idx], pool.labels[idx])
+                  for s, idx in parts.items()}
+    ctx.memo[key] = splits
+    return splits
+
+
+def _states(ctx, key: tuple, texts) -> dict[str, np.ndarray]:
+    if key not in ctx.memo:
+        ctx.memo[key] = ctx.features(texts, STATE_KINDS, desc="/".join(map(str, key[1:])))
+    return ctx.memo[key]
+
+
+def pooled(states: dict[str, np.ndarray], kind: str) -> np.ndarray:
+    """Table 2's features: ``final``, ``mean``, ``concat`` (final, mean), ``min``, ``max`` and
+    ``absmax`` (per unit, the extreme of larger magnitude)."""
+    if kind == "concat":
+        return np.concatenate([states["final_c"], states["mean_c"]], axis=1)
+    if kind == "absmax":
+        low, high = states["min_c"], states["max_c"]
+        return np.where(np.abs(low) > np.abs(high), low, high)
+    return states[{"final": "final_c", "mean": "mean_c", "min": "min_c", "max": "max_c"}[kind]]
+
+
+def split_features(ctx, name: str, split: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    data = donnelly_splits(ctx, name)[split]
+    return pooled(_states(ctx, ("donnelly", name, split), data.texts), kind), data.labels
+
+
+def table_probe(ctx, name: str, kind: str) -> dict:
+    """The L1 protocol on one dataset and pooling; the final state also runs Table 1's
+    unit-only and deleted-unit classifiers."""
+    key = ("donnelly_probe", name, kind)
+    if key in ctx.memo:
+        return ctx.memo[key]
+    (Xtr, ytr), (Xdv, ydv), (Xte, yte) = (split_features(ctx, name, s, kind)
+                                          for s in ("train", "dev", "test"))
+    if kind == "final":
+        result, probe = run_probe(Xtr, ytr, Xdv, ydv, Xte, yte)
+        out = result.to_dict()
+    else:
+        probe = L1Probe().fit(Xtr, ytr, Xdv, ydv)
+        out = {"test_accuracy": probe.score(Xte, yte), "C": probe.C_,
+               "n_nonzero": probe.n_nonzero_}
+    out["split_seed"] = SPLIT_SEED if name != "sst" else "OpenAI splits"
+    out["test_errors"] = np.flatnonzero(probe.predict(Xte) != yte)
+    ctx.memo[key] = (out, probe)
+    return ctx.memo[key]
+
+
+def suffix_accuracy(ctx, name: str, polarity: str, kind: str, repeats: int) -> float:
+    """Accuracy of the clean-trained classifier when the suffix word is appended ``repeats``
+    times to every test text."""
+    test = donnelly_splits(ctx, name)["test"]
+    texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
+    states = _states(ctx, ("donnelly", name, f"test+{polarity}x{repeats}"), texts)
+    _, probe = table_probe(ctx, name, kind)
+    return probe.score(pooled(states, kind), test.labels)
+
+
+# ----------------------------------------------------------------------------- experiments
+TABLE1_FIELDS = {"all": "test_accuracy", "sn_deleted": "sentiment_unit_deleted_accuracy",
+                 "sn_only": "sentiment_unit_accuracy"}
+
+
+def _public(out: dict) -> dict:
+    return {k: v for k, v in out.items() if k not in ("test_errors", "dev_accuracies")}
+
+
+def table1_experiment(ctx, claim: Claim) -> Measurement:
+    out, _ = table_probe(ctx, claim.params["dataset"], "final")
+    return Measurement(out[TABLE1_FIELDS[claim.params["what"]]], _public(out))
+
+
+def table2_experiment(ctx, claim: Claim) -> Measurement:
+    out, _ = table_probe(ctx, claim.params["dataset"], claim.params["features"])
+    extra = {kind: table_probe(ctx, claim.params["dataset"], kind)[0]["test_accuracy"]
+             for kind in ("min", "max", "absmax")} if claim.params["features"] == "final" else {}
+    return Measurement(out["test_accuracy"], {**_public(out), "extra_pools": extra})
+
+
+def table3_experiment(ctx, claim: Claim) -> Measurement:
+    p = claim.params
+    clean = table_probe(ctx, p["dataset"], p["features"])[0]["test_accuracy"]
+    value = suffix_accuracy(ctx, p["dataset"], p["polarity"], p["features"], p["repeats"])
+    return Measurement(value, {"clean_accuracy": clean, "suffix": SUFFIXES[p["polarity"]],
+                               "repeats": p["repeats"]})
+
+
+def error_overlap_experiment(ctx, claim: Claim) -> Measurement:
+    """Shared errors over all errors (|E_final & E_mean| / |E_final | E_mean|), per dataset;
+    the value is their mean."""
+    per = {}
+    for name in DATASETS:
+        final = set(table_probe(ctx, name, "final")[0]["test_errors"].tolist())
+        mean = set(table_probe(ctx, name, "mean")[0]["test_errors"].tolist())
+        union = final | mean
+        if union:
+            per[name] = 100.0 * len(final & mean) / len(union)
+    if not per:
+        return Measurement(None, {"why": "neither classifier made a test error"})
+    return Measurement(float(np.mean(list(per.values()))), {"per_dataset": per})
+
+
+def sn_not_necessary_experiment(ctx, claim: Claim) -> Measurement:
+    changes = {}
+    for name in DATASETS:
+        out, _ = table_probe(ctx, name, "final")
+        changes[name] = abs(out["test_accuracy"] - out["sentiment_unit_deleted_accuracy"])
+    return Measurement(max(changes.values()), {"abs_change_per_dataset": changes})
+
+
+def suffix_attack_shape_experiment(ctx, claim: Claim) -> Measurement:
+    """How many of the four relations of Section 4.3 hold (each over both suffix words)."""
+    drop = {}
+    for name, repeats in (("sst", 1), ("mr", 1), ("cr", 1), ("imdb", 1), ("imdb", 10)):
+        for kind in ("final", "mean"):
+            clean = table_probe(ctx, name, kind)[0]["test_accuracy"]
+            for polarity in SUFFIXES:
+                drop[(name, repeats, kind, polarity)] = clean - suffix_accuracy(
+                    ctx, name, polarity, kind, repeats)
+    short = [(n, 1) for n in ("sst", "mr", "cr")]
+    relations = {
+        "short texts: final-state drop >= 10": all(
+            drop[(n, r, "final", p)] >= 10 for n, r in short for p in SUFFIXES),
+        "short texts: mean-pool drop <= 2": all(
+            drop[(n, r, "mean", p)] <= 2 for n, r in short for p in SUFFIXES),
+        "IMDB, one word: final-state drop <= 2": all(
+            drop[("imdb", 1, "final", p)] <= 2 for p in SUFFIXES),
+        "IMDB, ten words: final-state drop >= 20": all(
+            drop[("imdb", 10, "final", p)] >= 20 for p in SUFFIXES),
+    }
+    details = {"relations": relations,
+               "drops": {"/".join(map(str, k)): v for k, v in drop.items()}}
+    return Measurement(sum(relations.values()), details)
+
+
+def opposite_polarity_experiment(ctx, claim: Claim) -> Measurement:
+    """The unit's sign is reported and used: zero-shot with that sign, minus chance."""
+    out, _ = table_probe(ctx, "sst", "final")
+    Xte, yte = split_features(ctx, "sst", "test", "final")
+    if out["sentiment_unit"] is None:
+        return Measurement(float("nan"), {"why": "the probe kept no unit"})
+    accuracy = zero_shot_accuracy(Xte[:, out["sentiment_unit"]], yte, out["sentiment_unit_sign"])
+    return Measurement(accuracy - 50.0, {"sentiment_unit": out["sentiment_unit"],
+                                         "sentiment_unit_sign": out["sentiment_unit_sign"],
+                                         "zero_shot_accuracy": accuracy})
+
+
+EXPERIMENTS = {
+    "donnelly_table1": table1_experiment,
+    "donnelly_table2": table2_experiment,
+    "donnelly_table3": table3_experiment,
+    "donnelly_error_overlap": error_overlap_experiment,
+    "donnelly_sn_not_necessary": sn_not_necessary_experiment,
+    "donnelly_suffix_attack": suffix_attack_shape_experiment,
+    "donnelly_opposite_polarity": opposite_polarity_experiment,
+}

@@ -1,0 +1,67 @@
+"""donnelly2019's tables on the planted model and the fixtures."""
+
+import numpy as np
+import pytest
+
+from claims import get_claim
+from harness.analysis import donnelly
+from harness.repro import FIXTURE_MODEL, make_context
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    return make_context(profile="fixtures", out_dir=tmp_path_factory.mktemp("out"),
+                        progress=False)
+
+
+@pytest.mark.parametrize("name,n_pool", [("mr", 60), ("cr", 60), ("imdb", 80)])
+def test_splits_are_70_10_20_of_the_pool_seeded_and_disjoint(ctx, name, n_pool):
+    splits = donnelly.donnelly_splits(ctx, name)
+    sizes = {k: len(v) for k, v in splits.items()}
+    assert sizes == {"train": int(0.7 * n_pool), "dev": int(0.1 * n_pool),
+                     "test": n_pool - int(0.7 * n_pool) - int(0.1 * n_pool)}
+    texts = [t for s in splits.values() for t in s.texts]
+    ds = ctx.dataset(name)
+    pool = ds.pool.texts if ds.pool else ds.splits["train"].texts + ds.splits["test"].texts
+    assert sorted(texts) == sorted(pool)  # a partition of the pool
+    again = donnelly.donnelly_splits(make_context(profile="fixtures", progress=False), name)
+    assert again["test"].texts == splits["test"].texts
+
+
+def test_sst_keeps_openai_splits(ctx):
+    assert {k: len(v) for k, v in donnelly.donnelly_splits(ctx, "sst").items()} == {
+        "train": 80, "dev": 24, "test": 40}
+
+
+def test_pooled_features():
+    states = {"final_c": np.array([[1.0, -2.0]]), "mean_c": np.array([[0.5, 0.5]]),
+              "min_c": np.array([[-3.0, -1.0]]), "max_c": np.array([[2.0, 4.0]]),
+              "final_h": np.zeros((1, 2))}
+    np.testing.assert_array_equal(donnelly.pooled(states, "concat"), [[1.0, -2.0, 0.5, 0.5]])
+    np.testing.assert_array_equal(donnelly.pooled(states, "absmax"), [[-3.0, 4.0]])
+
+
+def test_table1_on_the_planted_model(ctx):
+    out, _ = donnelly.table_probe(ctx, "sst", "final")
+    assert out["sentiment_unit"] == FIXTURE_MODEL["unit"]
+    assert out["test_accuracy"] == 100.0 and out["sentiment_unit_accuracy"] == 100.0
+    assert out["sentiment_unit_deleted_accuracy"] <= 75.0
+
+
+def test_a_suffix_word_cannot_move_an_emoticon_counter(ctx):
+    for kind in ("final", "mean"):
+        for polarity in ("positive", "negative"):
+            assert donnelly.suffix_accuracy(ctx, "sst", polarity, kind, 1) == 100.0
+    measurement = donnelly.suffix_attack_shape_experiment(
+        ctx, get_claim("donnelly2019.suffix_attack_shape"))
+    relations = measurement.details["relations"]
+    assert relations["short texts: mean-pool drop <= 2"]
+    assert not relations["short texts: final-state drop >= 10"]
+
+
+def test_table3_params_reach_the_experiment(ctx):
+    claim = get_claim("donnelly2019.table3.negative.concat.imdb10")
+    assert claim.params == {"dataset": "imdb", "polarity": "negative", "features": "concat",
+                            "repeats": 10}
+    measurement = donnelly.table3_experiment(ctx, claim)
+    assert measurement.value == 100.0 and measurement.details["repeats"] == 10
