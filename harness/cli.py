@@ -108,7 +108,7 @@ def cmd_reproduce(args) -> int:
 
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
-                       progress=not args.quiet)
+                       progress=not args.quiet, batch_size=args.batch_size)
     claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", help="run only claims whose id contains one of these")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="texts extracted together (larger suits small models)")
     common(p)
     p.set_defaults(func=cmd_reproduce)
 

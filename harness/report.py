@@ -49,6 +49,48 @@ def plot_unit_values(values, labels, path: Path, threshold: float, title: str) -
     _save(fig, path)
 
 
+def plot_per_unit(accuracy, path: Path, title: str, ylabel: str, line=None, line_label="",
+                  mark=None, mark_label="") -> None:
+    """Accuracy per unit (deletion or single-unit sweep), with a reference line and one unit
+    marked."""
+    accuracy = np.asarray(accuracy)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(np.arange(len(accuracy)), accuracy, ".", ms=3, color="tab:gray")
+    if line is not None:
+        ax.axhline(line, color="tab:blue", lw=1, label=line_label)
+    if mark is not None:
+        ax.plot([mark], [accuracy[mark]], "o", color="tab:red", label=mark_label)
+    ax.set_xlabel("unit")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_cumulative(units_left, accuracy, level, path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(units_left, accuracy, color="tab:gray")
+    ax.axhline(level, color="tab:red", ls="--", lw=1, label="sentiment unit alone")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("units left (deleted in order of decreasing |L1 weight|)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_histogram(values, marker, path: Path, title: str, marker_label: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(values, bins=40, color="tab:gray")
+    ax.axvline(marker, color="tab:red", ls="--", lw=1, label=marker_label)
+    ax.set_xlabel("test accuracy (%)")
+    ax.set_ylabel("classifiers")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
 def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

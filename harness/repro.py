@@ -15,7 +15,12 @@ import numpy as np
 import torch
 
 from harness.data import Dataset, load_dataset, resolve_data_root
-from harness.features import PREPROCESSING_VERSION, default_cache_dir, extract_features
+from harness.features import (
+    PREPROCESSING_VERSION,
+    STATE_KINDS,
+    default_cache_dir,
+    extract_features,
+)
 from harness.models.mlstm import MLSTM, is_openai_release
 from harness.models.planted import planted_mlstm
 
@@ -30,8 +35,12 @@ FIXTURE_MODEL = {"n_units": 32, "unit": 7, "polarity": -1, "seed": 0}
 FIXTURE_EXPECTED = {
     # one unit carries the whole label
     "radford2017.sst.one_dominant_unit": "PASS",
-    # so deleting it leaves chance, and no other unit rivals it
+    # so deleting it leaves chance, no other unit rivals it, the cumulative curve falls below
+    # its level at the first deletion, and no subset without it beats it
     "donnelly2019.sn_not_necessary": "FAIL",
+    "donnelly2019.single_unit_sweep": "FAIL",
+    "donnelly2019.cumulative_ablation": "FAIL",
+    "donnelly2019.random100": "FAIL",
     # the unit counts emoticons, so no appended word moves it
     "donnelly2019.suffix_attack_shape": "FAIL",
     # its polarity is negative, and the harness must score it with that sign
@@ -86,6 +95,7 @@ class RunContext:
     cache_dir: Path | None = None
     fixtures: bool = False
     progress: bool = True
+    batch_size: int = 128
     memo: dict = field(default_factory=dict)
     data_files: dict = field(default_factory=dict)
     _release: bool | None = None
@@ -112,8 +122,18 @@ class RunContext:
     def features(self, texts, states, desc: str) -> dict[str, np.ndarray]:
         return extract_features(
             self.model, texts, states, device=self.device, cache_dir=self.cache_dir,
-            progress=self.progress, desc=desc,
+            progress=self.progress, desc=desc, batch_size=self.batch_size,
         )
+
+    def states(self, name: str, split: str) -> dict[str, np.ndarray]:
+        """Every state kind of a dataset's split (``pool`` for a pooled dataset), extracted
+        once per run and shared by every experiment that reads it."""
+        key = ("states", name, split)
+        if key not in self.memo:
+            ds = self.dataset(name)
+            texts = ds.pool.texts if split == "pool" else ds.splits[split].texts
+            self.memo[key] = self.features(texts, STATE_KINDS, desc=f"{name}/{split}")
+        return self.memo[key]
 
     def for_control(self, spec: str) -> RunContext:
         """The same run on the untrained control: same data, its own model and figures."""
@@ -121,7 +141,7 @@ class RunContext:
             profile=self.profile, model=load_model(spec), model_spec=spec,
             data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
             device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
-            progress=self.progress, data_files=self.data_files,
+            progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
         )
 
     def figure_path(self, name: str) -> Path:
@@ -137,6 +157,7 @@ def make_context(
     device: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    batch_size: int = 128,
 ) -> RunContext:
     """Find what the run can use; with no model and no data anywhere, use the fixtures.
 
@@ -168,6 +189,7 @@ def make_context(
         cache_dir=None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir(),
         fixtures=fixtures,
         progress=progress,
+        batch_size=batch_size,
     )
 
 

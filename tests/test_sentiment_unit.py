@@ -54,7 +54,8 @@ def test_fixture_reproduction_report(ctx, tmp_path):
     assert by_id["radford2017.sst.one_dominant_unit"].verdict == PASS
     value = by_id["radford2017.sst.full_features"]
     assert value.verdict == NOT_RUN and value.measured == 100.0
-    assert not any(r.verdict == FAIL for r in results)
+    assert run.unexpected() == []  # every planted answer reached, no other FAIL
+    assert by_id["donnelly2019.sn_not_necessary"].verdict == FAIL
     run.write()
     payload = json.loads((tmp_path / "results.json").read_text())
     assert {"git_commit", "versions", "device", "seeds", "model", "data_sha256",

@@ -9,41 +9,72 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.analysis import sweeps
 from harness.claims import Claim, Measurement
 from harness.data import Split
 from harness.features import STATE_KINDS
 from harness.probes import L1Probe, run_probe, zero_shot_accuracy
+from harness.report import plot_cumulative, plot_histogram, plot_per_unit
 
 SPLIT_SEED = 42
 SUFFIXES = {"positive": " Wonderful", "negative": " Terrible"}
 DATASETS = ("sst", "mr", "cr", "imdb")
 
 
+def _pool(ctx, name: str) -> Split:
+    """All labelled examples of a dataset in one pool (IMDB: its 50,000 labelled reviews,
+    train then test)."""
+    ds = ctx.dataset(name)
+    if ds.pool is not None:
+        return ds.pool
+    train, test = ds.splits["train"], ds.splits["test"]
+    return Split(train.texts + test.texts, np.concatenate([train.labels, test.labels]))
+
+
 def donnelly_splits(ctx, name: str) -> dict[str, Split]:
     """train / dev / test as donnelly2019 made them (memoised in ``ctx``)."""
+    return _donnelly(ctx, name)[0]
+
+
+def _donnelly(ctx, name: str):
     key = ("donnelly_splits", name)
     if key in ctx.memo:
         return ctx.memo[key]
-    ds = ctx.dataset(name)
     if name == "sst":
-        splits = ds.splits
+        ctx.memo[key] = ctx.dataset(name).splits, None
+        return ctx.memo[key]
+    pool = _pool(ctx, name)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
+    n_train, n_dev = int(0.7 * len(order)), int(0.1 * len(order))
+    parts = {"train": order[:n_train], "dev": order[n_train:n_train + n_dev],
+             "test": order[n_train + n_dev:]}
+    splits = {s: Split([pool.texts[i] for i in idx], pool.labels[idx])
+              for s, idx in parts.items()}
+    ctx.memo[key] = splits, parts
+    return ctx.memo[key]
+
+
+def _split_states(ctx, name: str, split: str) -> dict[str, np.ndarray]:
+    """States of a donnelly2019 split, taken from the dataset's own extraction: the split is
+    a permutation of texts the run has read already, so nothing is extracted twice."""
+    _, parts = _donnelly(ctx, name)
+    if parts is None:
+        return ctx.states(name, split)
+    if ctx.dataset(name).pool is not None:
+        pool = ctx.states(name, "pool")
     else:
-        pool = ds.pool if ds.pool is not None else Split(
-            ds.splits["train"].texts + ds.splits["test"].texts,
-            np.concatenate([ds.splits["train"].labels, ds.splits["test"].labels]))
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
-        n_train, n_dev = int(0.7 * len(order)), int(0.1 * len(order))
-        parts = {"train": order[:n_train], "dev": order[n_train:n_train + n_dev],
-                 "test": order[n_train + n_dev:]}
-        splits = {s: Split([pool.texts[i] for i in idx], pool.labels[idx])
-                  for s, idx in parts.items()}
-    ctx.memo[key] = splits
-    return splits
+        train, test = ctx.states(name, "train"), ctx.states(name, "test")
+        pool = {k: np.concatenate([train[k], test[k]]) for k in train}
+    return {k: v[parts[split]] for k, v in pool.items()}
 
 
-def _states(ctx, key: tuple, texts) -> dict[str, np.ndarray]:
+def _suffix_states(ctx, name: str, polarity: str, repeats: int) -> dict[str, np.ndarray]:
+    key = ("donnelly_suffix", name, polarity, repeats)
     if key not in ctx.memo:
-        ctx.memo[key] = ctx.features(texts, STATE_KINDS, desc="/".join(map(str, key[1:])))
+        test = donnelly_splits(ctx, name)["test"]
+        texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
+        ctx.memo[key] = ctx.features(texts, STATE_KINDS,
+                                     desc=f"{name}/test+{polarity}x{repeats}")
     return ctx.memo[key]
 
 
@@ -60,7 +91,7 @@ def pooled(states: dict[str, np.ndarray], kind: str) -> np.ndarray:
 
 def split_features(ctx, name: str, split: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
     data = donnelly_splits(ctx, name)[split]
-    return pooled(_states(ctx, ("donnelly", name, split), data.texts), kind), data.labels
+    return pooled(_split_states(ctx, name, split), kind), data.labels
 
 
 def table_probe(ctx, name: str, kind: str) -> dict:
@@ -88,10 +119,8 @@ def suffix_accuracy(ctx, name: str, polarity: str, kind: str, repeats: int) -> f
     """Accuracy of the clean-trained classifier when the suffix word is appended ``repeats``
     times to every test text."""
     test = donnelly_splits(ctx, name)["test"]
-    texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
-    states = _states(ctx, ("donnelly", name, f"test+{polarity}x{repeats}"), texts)
     _, probe = table_probe(ctx, name, kind)
-    return probe.score(pooled(states, kind), test.labels)
+    return probe.score(pooled(_suffix_states(ctx, name, polarity, repeats), kind), test.labels)
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -183,7 +212,109 @@ def opposite_polarity_experiment(ctx, claim: Claim) -> Measurement:
                                          "zero_shot_accuracy": accuracy})
 
 
+# ----------------------------------------------------------------------------- sweeps (SST)
+SOLVER = "batched FISTA (harness.probe_engine), C fixed at the full model's chosen C"
+
+
+def _sst(ctx):
+    return [split_features(ctx, "sst", s, "final") for s in ("train", "dev", "test")]
+
+
+def _sweep(ctx, name, compute):
+    key = ("sweep", name)
+    if key not in ctx.memo:
+        ctx.memo[key] = compute()
+    return ctx.memo[key]
+
+
+def _figure(ctx, name, draw) -> list[str]:
+    if ctx.out_dir is None:
+        return []
+    path = ctx.figure_path(name)
+    draw(path)
+    return [path.name]
+
+
+def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
+    (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
+    out, _ = table_probe(ctx, "sst", "final")
+    sweep = _sweep(ctx, "deletion", lambda: sweeps.deletion_sweep(
+        Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
+    single = _sweep(ctx, "single", lambda: sweeps.single_unit_sweep(
+        Xtr, ytr, *_sst(ctx)[1], Xte, yte, device=ctx.device))
+    acc = sweep["accuracy"]
+    best = int(np.argmax(acc))
+    figures = _figure(ctx, "sst_deletion_sweep.png", lambda p: plot_per_unit(
+        acc, p, "SST: one unit deleted, then refit", "test accuracy (%)",
+        line=sweep["full_accuracy"], line_label="all units", mark=out["sentiment_unit"],
+        mark_label="sentiment unit deleted"))
+    return Measurement(float(acc[best]), {
+        "min": float(acc.min()), "max": float(acc.max()), "best_unit": best,
+        "best_unit_alone": float(single["accuracy"][best]), "all_units": sweep["full_accuracy"],
+        "refits": sweep["n_refits"], "solver": SOLVER}, figures)
+
+
+def single_unit_sweep_experiment(ctx, claim: Claim) -> Measurement:
+    (Xtr, ytr), (Xdv, ydv), (Xte, yte) = _sst(ctx)
+    out, _ = table_probe(ctx, "sst", "final")
+    unit = out["sentiment_unit"]
+    if unit is None:
+        return Measurement(None, {"why": "the probe kept no unit"})
+    single = _sweep(ctx, "single", lambda: sweeps.single_unit_sweep(
+        Xtr, ytr, Xdv, ydv, Xte, yte, device=ctx.device))
+    acc = single["accuracy"]
+    others = np.delete(acc, unit)
+    figures = _figure(ctx, "sst_single_units.png", lambda p: plot_per_unit(
+        acc, p, "SST: a classifier on each unit alone", "test accuracy (%)", mark=unit,
+        mark_label=f"sentiment unit {unit}"))
+    return Measurement(float(acc[unit] - others.max()), {
+        "sentiment_unit_alone": float(acc[unit]), "best_other": float(others.max()),
+        "best_other_unit": int(np.delete(np.arange(len(acc)), unit)[np.argmax(others)]),
+        "solver": "batched FISTA, C chosen on dev per unit"}, figures)
+
+
+def cumulative_ablation_experiment(ctx, claim: Claim) -> Measurement:
+    (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
+    out, _ = table_probe(ctx, "sst", "final")
+    if out["sentiment_unit"] is None:
+        return Measurement(None, {"why": "the probe kept no unit"})
+    deletion = _sweep(ctx, "deletion", lambda: sweeps.deletion_sweep(
+        Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
+    order = np.argsort(-np.abs(deletion["full_coef"]), kind="stable")
+    curve = _sweep(ctx, "cumulative", lambda: sweeps.cumulative_ablation(
+        Xtr, ytr, Xte, yte, out["C"], order, device=ctx.device))
+    level = out["sentiment_unit_accuracy"]
+    left = sweeps.units_left_below(curve["units_left"], curve["accuracy"], level)
+    figures = _figure(ctx, "sst_cumulative_ablation.png", lambda p: plot_cumulative(
+        curve["units_left"], curve["accuracy"], level, p,
+        "SST: deleting units by decreasing |L1 weight|"))
+    return Measurement(left / len(order), {"units_left": left, "n_units": len(order),
+                                           "unit_only_level": level, "solver": SOLVER}, figures)
+
+
+def random100_experiment(ctx, claim: Claim) -> Measurement:
+    (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
+    out, _ = table_probe(ctx, "sst", "final")
+    if out["sentiment_unit"] is None:
+        return Measurement(None, {"why": "the probe kept no unit"})
+    rand = _sweep(ctx, "random", lambda: sweeps.random_subsets(
+        Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
+    level = out["sentiment_unit_accuracy"]
+    share = float(np.mean(rand["accuracy"] > level))
+    figures = _figure(ctx, "sst_random100.png", lambda p: plot_histogram(
+        rand["accuracy"], level, p, f"SST: {len(rand['accuracy'])} classifiers on "
+        f"{rand['size']} random units", "sentiment unit alone"))
+    return Measurement(share, {"units_per_classifier": rand["size"],
+                               "mean": float(rand["accuracy"].mean()),
+                               "std": float(rand["accuracy"].std()), "unit_only_level": level,
+                               "seed": 42, "solver": SOLVER}, figures)
+
+
 EXPERIMENTS = {
+    "donnelly_single_ablation_sweep": single_ablation_sweep_experiment,
+    "donnelly_single_unit_sweep": single_unit_sweep_experiment,
+    "donnelly_cumulative_ablation": cumulative_ablation_experiment,
+    "donnelly_random100": random100_experiment,
     "donnelly_table1": table1_experiment,
     "donnelly_table2": table2_experiment,
     "donnelly_table3": table3_experiment,

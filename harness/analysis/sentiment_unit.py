@@ -25,11 +25,8 @@ from harness.report import plot_l1_weights, plot_unit_values
 DEV_SHARE = 0.1  # of train, for datasets that ship without a dev split (IMDB)
 
 
-def _final_c(ctx, name: str, split: str, texts) -> np.ndarray:
-    key = ("final_c", name, split)
-    if key not in ctx.memo:
-        ctx.memo[key] = ctx.features(texts, ["final_c"], desc=f"{name}/{split}")["final_c"]
-    return ctx.memo[key]
+def _final_c(ctx, name: str, split: str) -> np.ndarray:
+    return ctx.states(name, split)["final_c"]
 
 
 def run_dataset_probe(ctx, name: str) -> dict:
@@ -39,7 +36,7 @@ def run_dataset_probe(ctx, name: str) -> dict:
         return ctx.memo[key]
     ds = ctx.dataset(name)
     if ds.pool is not None:
-        X, y = _final_c(ctx, name, "pool", ds.pool.texts), ds.pool.labels
+        X, y = _final_c(ctx, name, "pool"), ds.pool.labels
         folds = []
         for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED):
             fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test])
@@ -50,10 +47,10 @@ def run_dataset_probe(ctx, name: str) -> dict:
         coef, X_test, y_test = None, X, y
     else:
         splits = ds.splits
-        X_train = _final_c(ctx, name, "train", splits["train"].texts)
+        X_train = _final_c(ctx, name, "train")
         y_train = splits["train"].labels
         if "dev" in splits:
-            X_dev, y_dev = _final_c(ctx, name, "dev", splits["dev"].texts), splits["dev"].labels
+            X_dev, y_dev = _final_c(ctx, name, "dev"), splits["dev"].labels
             protocol = "given train/dev/test splits"
         else:
             idx_train, idx_dev = train_test_split(
@@ -62,7 +59,7 @@ def run_dataset_probe(ctx, name: str) -> dict:
             X_dev, y_dev = X_train[idx_dev], y_train[idx_dev]
             X_train, y_train = X_train[idx_train], y_train[idx_train]
             protocol = f"dev = stratified {DEV_SHARE:.0%} of train (seed {SEED}), refit on the rest"
-        X_test = _final_c(ctx, name, "test", splits["test"].texts)
+        X_test = _final_c(ctx, name, "test")
         y_test = splits["test"].labels
         result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test)
         out = result.to_dict()
@@ -111,7 +108,7 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
                                                  "kept no unit (every weight zero)"})
     name = claim.params["dataset"]
     test = ctx.dataset(name).splits["test"]
-    values = _final_c(ctx, name, "test", test.texts)[:, unit]
+    values = _final_c(ctx, name, "test")[:, unit]
     accuracy = zero_shot_accuracy(values, test.labels, sign)
     n_correct = int(round(accuracy / 100 * len(test)))
     ci = binomtest(n_correct, len(test)).proportion_ci(confidence_level=0.95, method="wilson")
