@@ -32,12 +32,13 @@ def deletion_sweep(X_train, y_train, X_test, y_test, C, device="cpu") -> dict:
     refit: zeroing a column the optimum does not use leaves it optimal, exactly. The others
     are warm-started from the full fit.
 
-    Returns ``accuracy`` (n_units,), ``full_accuracy`` and ``n_refits``.
+    Returns ``accuracy`` and ``objective`` (n_units,), ``full_accuracy`` and ``n_refits``.
     """
     full = full_fit(X_train, y_train, C, device)
     full_accuracy = float(full.score(X_test, y_test)[0])
     d = X_train.shape[1]
     accuracy = np.full(d, full_accuracy)
+    objective = np.full(d, float(full.objective_[0]))
     used = np.flatnonzero(full.coef_[0])
     init = np.concatenate([full.coef_[0], full.intercept_])
     for start in range(0, len(used), CHUNK):
@@ -47,8 +48,9 @@ def deletion_sweep(X_train, y_train, X_test, y_test, C, device="cpu") -> dict:
         fit = _engine(device).fit(X_train, y_train, C, masks=masks,
                                   init=np.tile(init, (len(units), 1)))
         accuracy[units] = fit.score(X_test, y_test)
-    return {"accuracy": accuracy, "full_accuracy": full_accuracy, "n_refits": int(len(used)),
-            "full_coef": full.coef_[0]}
+        objective[units] = fit.objective_
+    return {"accuracy": accuracy, "objective": objective, "full_accuracy": full_accuracy,
+            "n_refits": int(len(used)), "full_coef": full.coef_[0]}
 
 
 def single_unit_sweep(X_train, y_train, X_dev, y_dev, X_test, y_test, device="cpu") -> dict:
