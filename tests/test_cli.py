@@ -97,3 +97,11 @@ def test_claims_table_into_readme(tmp_path):
     assert "\nold\n" not in text and text.startswith("intro\n") and text.endswith("end\n")
     row = next(line for line in text.splitlines() if "sst.one_dominant_unit" in line)
     assert "PASS" in row and "inf" in row
+
+
+def test_skipped_claims_keep_their_rows(tmp_path):
+    assert main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path), "--quiet",
+                 "--only", "radford2017.sst", "--skip", "one_dominant"]) == 0
+    rows = {r["id"]: r for r in json.loads((tmp_path / "results.json").read_text())["claims"]}
+    skipped = rows["radford2017.sst.one_dominant_unit"]
+    assert skipped["verdict"] == "NOT RUN" and "--skip one_dominant" in skipped["reason"]

@@ -244,6 +244,17 @@ class LMTrainer:
         autocast = self.device.startswith("cuda")
         started = last_ckpt = last_eval = time.perf_counter()
         session_bytes, train_loss, train_count = 0, 0.0, 0
+        # This session's entry is kept up to date at every checkpoint, so a run that is killed
+        # still shows in the card what it added.
+        session = {"command": command or "", "device": _device_name(self.device),
+                   "processes": self.world, "torch": torch.__version__, "host": platform.node()}
+        state.sessions.append(session)
+
+        def account():
+            elapsed = time.perf_counter() - started
+            session.update(bytes=session_bytes, seconds=round(elapsed, 1),
+                           bytes_per_second=round(session_bytes / max(elapsed, 1e-9), 1))
+
         if state.step == 0 and self.rank == 0:
             state.curve.append({"bytes_seen": 0, "held_out_bpb": self.evaluate(),
                                 "wall_seconds": 0.0})
@@ -288,18 +299,14 @@ class LMTrainer:
             if self._agree(now - last_ckpt >= 60 * cfg.checkpoint_every_minutes):
                 state.wall_seconds += now - last_ckpt
                 last_ckpt = now
+                account()
                 self.save_checkpoint()
         bar.close()
         elapsed = time.perf_counter() - started
         if train_count:
             self._record(elapsed, train_loss / train_count, session_bytes)
         state.wall_seconds += time.perf_counter() - last_ckpt
-        state.sessions.append({
-            "command": command or "", "device": _device_name(self.device), "processes": self.world,
-            "bytes": session_bytes, "seconds": round(elapsed, 1),
-            "bytes_per_second": round(session_bytes / max(elapsed, 1e-9), 1),
-            "torch": torch.__version__, "host": platform.node(),
-        })
+        account()
         self.save_checkpoint()
         return state
 
