@@ -76,8 +76,9 @@ class Reproduction:
         if not self.ctx.fixtures:
             return []
         return [r for r in self.results()
-                if r.verdict != FIXTURE_EXPECTED.get(r.claim.id, r.verdict)
-                or (r.verdict == FAIL and r.claim.id not in FIXTURE_EXPECTED)]
+                if not any(p in r.claim.id for p in self.skip)
+                and (r.verdict != FIXTURE_EXPECTED.get(r.claim.id, r.verdict)
+                     or (r.verdict == FAIL and r.claim.id not in FIXTURE_EXPECTED))]
 
     def results(self) -> list[ClaimResult]:
         return [self.evaluate(c) for c in self.claims]
