@@ -8,12 +8,12 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from harness.data.base import DatasetError, decode
+from harness.io import atomic_write
 
 
 def read_texts(path: str | os.PathLike) -> list[str]:
@@ -50,11 +50,8 @@ def read_texts(path: str | os.PathLike) -> list[str]:
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_write(path, ".npy.tmp") as tmp, open(tmp, "wb") as f:
         np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def cmd_features(args) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import html
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from harness.io import atomic_write
 from harness.models.mlstm import MLSTM
 
 PREPROCESSING_VERSION = "openai/1"
@@ -220,7 +220,5 @@ def trace_units(
 
 
 def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_write(path, ".npz.tmp") as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult  # noqa: E402
+from harness.io import atomic_write  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- figures
@@ -92,13 +91,12 @@ def plot_histogram(values, marker, path: Path, title: str, marker_label: str) ->
 
 
 def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path, ".png.tmp") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -214,7 +212,5 @@ def write_report(results: list[ClaimResult], provenance: dict, out_dir: Path,
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)

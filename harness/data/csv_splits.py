@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from harness.data.base import (
     require_files,
     sha256_of,
 )
+from harness.io import atomic_write
 
 SST_HOME = "https://raw.githubusercontent.com/openai/generating-reviews-discovering-sentiment/master/data/"
 SST_FILES = {
@@ -70,22 +70,16 @@ def load_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
 
 def download(url: str, dest: Path, sha256: str) -> Path:
     """Fetch ``url`` to ``dest`` if its sha256 matches; a mismatch leaves no file behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+    with atomic_write(dest, ".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             while block := response.read(1 << 20):
                 out.write(block)
-        got = sha256_of(Path(tmp))
+        got = sha256_of(tmp)
         if got != sha256:
             raise DatasetError(
                 f"{url}: sha256 {got} does not match the pinned {sha256}; nothing was saved. "
                 f"The file at its public home changed or the download was corrupted."
             )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 

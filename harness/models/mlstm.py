@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.numpy import load_file as load_safetensors_numpy
 from safetensors.torch import save_file as save_safetensors
+
+from harness.io import atomic_write
 
 N_BYTES = 256
 CHECKPOINT_FORMAT = "neuron-repro-mlstm/1"
@@ -211,11 +212,9 @@ class MLSTM(torch.nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        save_safetensors(tensors, tmp, metadata={"format": CHECKPOINT_FORMAT})
-        sha = sha256_file(tmp)
-        os.replace(tmp, folder / WEIGHTS_FILE)
+        with atomic_write(folder / WEIGHTS_FILE) as tmp:
+            save_safetensors(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
+            sha = sha256_file(tmp)
         config = {"format": CHECKPOINT_FORMAT, **asdict(self.config), "sha256": sha}
         config.update(extra or {})
         _write_json_atomic(folder / CONFIG_FILE, config)
@@ -323,11 +322,8 @@ class MLSTM(torch.nn.Module):
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def git_blob_id(path: str | os.PathLike) -> str:

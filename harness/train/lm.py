@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import shlex
 import sys
@@ -28,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from harness.data.corpus import Corpus
+from harness.io import atomic_write
 from harness.models.mlstm import MLSTM, ModelFormatError, _write_json_atomic
 
 TRAINER_FILE = "trainer.json"
@@ -218,9 +218,8 @@ class LMTrainer:
                 moments[f"{name}.{key}"] = st.get(key, torch.zeros_like(param)).detach().cpu()
         for path, tensors in ((OPTIMIZER_FILE, moments),
                               (STATE_FILE, {"step": step, "c": c.cpu(), "h": h.cpu()})):
-            tmp = self.out_dir / (path + ".tmp")
-            save_file(tensors, str(tmp))
-            os.replace(tmp, self.out_dir / path)
+            with atomic_write(self.out_dir / path) as tmp:
+                save_file(tensors, str(tmp))
         self.model.save(self.out_dir, extra={"training": {
             "step": self.state.step, "bytes_seen": self.state.bytes_seen,
             "corpus": self.state.corpus["spec"]}})
