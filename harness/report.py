@@ -6,15 +6,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from tabulate import tabulate
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-
-from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult  # noqa: E402
-from harness.io import atomic_write  # noqa: E402
+from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult
+from harness.io import atomic_write
 
 
 # ----------------------------------------------------------------------------- figures
@@ -22,7 +19,7 @@ def plot_l1_weights(coef, path: Path, title: str, top: int = 30) -> None:
     """Bar chart of the largest absolute L1 weights; the sentiment unit is the first bar."""
     coef = np.asarray(coef)
     order = np.argsort(-np.abs(coef))[:top]
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = _figure((8, 3.2))
     colors = ["tab:red" if i == 0 else "tab:gray" for i in range(len(order))]
     ax.bar(range(len(order)), coef[order], color=colors)
     ax.set_xticks(range(len(order)), [str(u) for u in order], rotation=90, fontsize=7)
@@ -36,7 +33,7 @@ def plot_l1_weights(coef, path: Path, title: str, top: int = 30) -> None:
 def plot_unit_values(values, labels, path: Path, threshold: float, title: str) -> None:
     """Histograms of one unit's value for negative and positive texts."""
     values, labels = np.asarray(values), np.asarray(labels)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _figure((6, 3.2))
     bins = np.histogram_bin_edges(values, bins=40)
     ax.hist(values[labels == 0], bins=bins, alpha=0.6, label="negative", color="tab:blue")
     ax.hist(values[labels == 1], bins=bins, alpha=0.6, label="positive", color="tab:orange")
@@ -53,7 +50,7 @@ def plot_per_unit(accuracy, path: Path, title: str, ylabel: str, line=None, line
     """Accuracy per unit (deletion or single-unit sweep), with a reference line and one unit
     marked."""
     accuracy = np.asarray(accuracy)
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = _figure((8, 3.2))
     ax.plot(np.arange(len(accuracy)), accuracy, ".", ms=3, color="tab:gray")
     if line is not None:
         ax.axhline(line, color="tab:blue", lw=1, label=line_label)
@@ -67,7 +64,7 @@ def plot_per_unit(accuracy, path: Path, title: str, ylabel: str, line=None, line
 
 
 def plot_cumulative(units_left, accuracy, level, path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _figure((6, 3.2))
     ax.plot(units_left, accuracy, color="tab:gray")
     ax.axhline(level, color="tab:red", ls="--", lw=1, label="sentiment unit alone")
     ax.set_xscale("log")
@@ -80,7 +77,7 @@ def plot_cumulative(units_left, accuracy, level, path: Path, title: str) -> None
 
 
 def plot_histogram(values, marker, path: Path, title: str, marker_label: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _figure((6, 3.2))
     ax.hist(values, bins=40, color="tab:gray")
     ax.axvline(marker, color="tab:red", ls="--", lw=1, label=marker_label)
     ax.set_xlabel("test accuracy (%)")
@@ -90,13 +87,16 @@ def plot_histogram(values, marker, path: Path, title: str, marker_label: str) ->
     _save(fig, path)
 
 
+def _figure(size):
+    # Figure objects, not pyplot: no global state, so a model and its control can draw at once.
+    fig = Figure(figsize=size)
+    return fig, fig.subplots()
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    try:
-        with atomic_write(path, ".png.tmp") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    with atomic_write(path, ".png.tmp") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 # ----------------------------------------------------------------------------- tables

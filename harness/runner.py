@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.analysis import EXPERIMENTS
@@ -48,12 +49,19 @@ class Reproduction:
                 self._results[claim.id] = not_run(
                     claim, f"skipped in this run (--skip {skipped[0]}); run it without --skip")
                 return self._results[claim.id]
-            result = evaluate(claim, self.ctx)
+            if self.control is not None:
+                # the model and its control share nothing but the data files: run them side
+                # by side (liblinear and torch release the GIL, so both cores are used)
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    mine = pool.submit(evaluate, claim, self.ctx)
+                    theirs = pool.submit(evaluate, claim, self.control)
+                    result, control = mine.result(), theirs.result()
+                result.control = control if result.measured is not None else None
+            else:
+                result = evaluate(claim, self.ctx)
             if self.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
                 planted = FIXTURE_EXPECTED[claim.id]
                 result.reason += f"; the planted model's known answer is {planted}"
-            if self.control is not None and result.measured is not None:
-                result.control = evaluate(claim, self.control)
             self._results[claim.id] = result
         return self._results[claim.id]
 
