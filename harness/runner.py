@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from harness.analysis import EXPERIMENTS
@@ -31,6 +32,16 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
     return judge(claim, measurement, ctx.has_release)
 
 
+def _evaluate_each(claims: Sequence[Claim], ctx: RunContext) -> dict[str, ClaimResult]:
+    out = {}
+    for claim in claims:
+        try:
+            out[claim.id] = evaluate(claim, ctx)
+        except Exception as exc:  # noqa: BLE001 - the model's run reports its own errors
+            out[claim.id] = not_run(claim, f"experiment failed on the control: {exc!r}")
+    return out
+
+
 class Reproduction:
     """One run over a list of claims: results memoised by claim id, one report at the end."""
 
@@ -38,6 +49,7 @@ class Reproduction:
                  control: RunContext | None = None, skip: Sequence[str] = ()):
         self.ctx, self.claims, self.sources, self.control = ctx, list(claims), sources, control
         self.skip = tuple(skip)
+        self._control_elsewhere = False  # True while evaluate_all runs the control in a process
         self.errors: list[str] = []
         self._results: dict[str, ClaimResult] = {}
         self._started = time.perf_counter()
@@ -49,16 +61,10 @@ class Reproduction:
                 self._results[claim.id] = not_run(
                     claim, f"skipped in this run (--skip {skipped[0]}); run it without --skip")
                 return self._results[claim.id]
-            if self.control is not None:
-                # the model and its control share nothing but the data files: run them side
-                # by side (liblinear and torch release the GIL, so both cores are used)
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    mine = pool.submit(evaluate, claim, self.ctx)
-                    theirs = pool.submit(evaluate, claim, self.control)
-                    result, control = mine.result(), theirs.result()
-                result.control = control if result.measured is not None else None
-            else:
-                result = evaluate(claim, self.ctx)
+            result = evaluate(claim, self.ctx)
+            if self.control is not None and not self._control_elsewhere and (
+                    result.measured is not None):
+                result.control = evaluate(claim, self.control)
             if self.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
                 planted = FIXTURE_EXPECTED[claim.id]
                 result.reason += f"; the planted model's known answer is {planted}"
@@ -67,7 +73,19 @@ class Reproduction:
 
     def evaluate_all(self, on_result: Callable[[ClaimResult], None] | None = None):
         """Evaluate every claim; an unexpected exception is recorded (NOT RUN, with the error)
-        so the other claims still run and the report is still written."""
+        so the other claims still run and the report is still written.
+
+        The control runs in a second process at the same time. Not in a thread: liblinear
+        draws from the C library's one global random state, so two fits at once in one
+        process would change each other's results.
+        """
+        pending = None
+        if self.control is not None:
+            todo = [c for c in self.claims if not any(p in c.id for p in self.skip)]
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            pending = pool.submit(_evaluate_each, todo, self.control)
+            pool.shutdown(wait=False)
+            self._control_elsewhere = True
         for claim in self.claims:
             try:
                 result = self.evaluate(claim)
@@ -76,6 +94,12 @@ class Reproduction:
                 result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}")
             if on_result:
                 on_result(result)
+        if pending is not None:
+            control = pending.result()
+            self._control_elsewhere = False
+            for result in self._results.values():
+                if result.measured is not None and result.claim.id in control:
+                    result.control = control[result.claim.id]
         return self.results()
 
     def unexpected(self) -> list[ClaimResult]:
