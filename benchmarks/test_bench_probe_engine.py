@@ -62,7 +62,7 @@ def test_bench_deletion_sweep(benchmark, features):
                                rounds=1, iterations=1)
     engine_seconds = benchmark.stats.stats.min
     # agreement with liblinear on the sampled deletions
-    worst_objective, worst_accuracy = 0.0, 0.0
+    worst_objective, worst_accuracy = float("-inf"), 0.0
     for unit, ref in enumerate(sample):
         X = X_train.copy()
         X[:, unit] = 0.0
