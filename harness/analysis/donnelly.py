@@ -94,7 +94,7 @@ def split_features(ctx, name: str, split: str, kind: str) -> tuple[np.ndarray, n
     return pooled(_split_states(ctx, name, split), kind), data.labels
 
 
-def table_probe(ctx, name: str, kind: str) -> dict:
+def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
     """The L1 protocol on one dataset and pooling; the final state also runs Table 1's
     unit-only and deleted-unit classifiers."""
     key = ("donnelly_probe", name, kind)
@@ -235,13 +235,31 @@ def _figure(ctx, name, draw) -> list[str]:
     return [path.name]
 
 
-def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
-    (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
+def _sst_probe(ctx) -> dict | None:
+    """The full SST probe, or None when it kept no unit (nothing to sweep against)."""
     out, _ = table_probe(ctx, "sst", "final")
-    sweep = _sweep(ctx, "deletion", lambda: sweeps.deletion_sweep(
-        Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
-    single = _sweep(ctx, "single", lambda: sweeps.single_unit_sweep(
-        Xtr, ytr, *_sst(ctx)[1], Xte, yte, device=ctx.device))
+    return out if out["sentiment_unit"] is not None else None
+
+
+def _deletion(ctx) -> dict:
+    (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
+    return _sweep(ctx, "deletion", lambda: sweeps.deletion_sweep(
+        Xtr, ytr, Xte, yte, table_probe(ctx, "sst", "final")[0]["C"], device=ctx.device))
+
+
+def _single(ctx) -> dict:
+    (Xtr, ytr), (Xdv, ydv), (Xte, yte) = _sst(ctx)
+    return _sweep(ctx, "single", lambda: sweeps.single_unit_sweep(
+        Xtr, ytr, Xdv, ydv, Xte, yte, device=ctx.device))
+
+
+def _no_unit() -> Measurement:
+    return Measurement(None, {"why": "the probe kept no unit"})
+
+
+def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
+    out, _ = table_probe(ctx, "sst", "final")
+    sweep, single = _deletion(ctx), _single(ctx)
     acc = sweep["accuracy"]
     best = int(np.argmax(acc))
     figures = _figure(ctx, "sst_deletion_sweep.png", lambda p: plot_per_unit(
@@ -255,14 +273,10 @@ def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def single_unit_sweep_experiment(ctx, claim: Claim) -> Measurement:
-    (Xtr, ytr), (Xdv, ydv), (Xte, yte) = _sst(ctx)
-    out, _ = table_probe(ctx, "sst", "final")
-    unit = out["sentiment_unit"]
-    if unit is None:
-        return Measurement(None, {"why": "the probe kept no unit"})
-    single = _sweep(ctx, "single", lambda: sweeps.single_unit_sweep(
-        Xtr, ytr, Xdv, ydv, Xte, yte, device=ctx.device))
-    acc = single["accuracy"]
+    out = _sst_probe(ctx)
+    if out is None:
+        return _no_unit()
+    unit, acc = out["sentiment_unit"], _single(ctx)["accuracy"]
     others = np.delete(acc, unit)
     figures = _figure(ctx, "sst_single_units.png", lambda p: plot_per_unit(
         acc, p, "SST: a classifier on each unit alone", "test accuracy (%)", mark=unit,
@@ -274,29 +288,28 @@ def single_unit_sweep_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def cumulative_ablation_experiment(ctx, claim: Claim) -> Measurement:
+    out = _sst_probe(ctx)
+    if out is None:
+        return _no_unit()
     (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
-    out, _ = table_probe(ctx, "sst", "final")
-    if out["sentiment_unit"] is None:
-        return Measurement(None, {"why": "the probe kept no unit"})
-    deletion = _sweep(ctx, "deletion", lambda: sweeps.deletion_sweep(
-        Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
-    order = np.argsort(-np.abs(deletion["full_coef"]), kind="stable")
+    init = _deletion(ctx)["full_init"]  # the full fit is solved once, by the deletion sweep
     curve = _sweep(ctx, "cumulative", lambda: sweeps.cumulative_ablation(
-        Xtr, ytr, Xte, yte, out["C"], order, device=ctx.device))
+        Xtr, ytr, Xte, yte, out["C"], init, device=ctx.device))
     level = out["sentiment_unit_accuracy"]
     left = sweeps.units_left_below(curve["units_left"], curve["accuracy"], level)
     figures = _figure(ctx, "sst_cumulative_ablation.png", lambda p: plot_cumulative(
         curve["units_left"], curve["accuracy"], level, p,
         "SST: deleting units by decreasing |L1 weight|"))
-    return Measurement(left / len(order), {"units_left": left, "n_units": len(order),
-                                           "unit_only_level": level, "solver": SOLVER}, figures)
+    n_units = len(curve["units_left"])
+    return Measurement(left / n_units, {"units_left": left, "n_units": n_units,
+                                        "unit_only_level": level, "solver": SOLVER}, figures)
 
 
 def random100_experiment(ctx, claim: Claim) -> Measurement:
+    out = _sst_probe(ctx)
+    if out is None:
+        return _no_unit()
     (Xtr, ytr), _, (Xte, yte) = _sst(ctx)
-    out, _ = table_probe(ctx, "sst", "final")
-    if out["sentiment_unit"] is None:
-        return Measurement(None, {"why": "the probe kept no unit"})
     rand = _sweep(ctx, "random", lambda: sweeps.random_subsets(
         Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
     level = out["sentiment_unit_accuracy"]

@@ -50,7 +50,7 @@ def deletion_sweep(X_train, y_train, X_test, y_test, C, device="cpu") -> dict:
         accuracy[units] = fit.score(X_test, y_test)
         objective[units] = fit.objective_
     return {"accuracy": accuracy, "objective": objective, "full_accuracy": full_accuracy,
-            "n_refits": int(len(used)), "full_coef": full.coef_[0]}
+            "n_refits": int(len(used)), "full_init": init}
 
 
 def single_unit_sweep(X_train, y_train, X_dev, y_dev, X_test, y_test, device="cpu") -> dict:
@@ -74,14 +74,15 @@ def single_unit_sweep(X_train, y_train, X_dev, y_dev, X_test, y_test, device="cp
             "C": np.asarray(C_GRID)[best]}
 
 
-def cumulative_ablation(X_train, y_train, X_test, y_test, C, order, device="cpu") -> dict:
-    """Delete units in ``order`` one more at a time (down to one unit left) and refit.
+def cumulative_ablation(X_train, y_train, X_test, y_test, C, init, device="cpu") -> dict:
+    """Delete units by decreasing |weight| of the full fit ``init`` (its coefficients, then
+    the intercept, as ``deletion_sweep`` returns it), one more at a time down to one unit
+    left, and refit each from that fit.
 
     Returns ``units_left`` (n_units,) and ``accuracy`` at each.
     """
     d = X_train.shape[1]
-    full = full_fit(X_train, y_train, C, device)
-    init = np.concatenate([full.coef_[0], full.intercept_])
+    order = np.argsort(-np.abs(init[:d]), kind="stable")
     n_deleted = np.arange(d)  # 0 .. d - 1 deleted
     accuracy = np.empty(d)
     for start in range(0, d, CHUNK):
