@@ -14,7 +14,7 @@ nox.options.reuse_existing_virtualenvs = True
 TORCH_PIN = "torch==2.13.0"
 
 
-def install(session, extras="dev"):
+def install(session, extras="dev,ner"):
     try:
         session.install(TORCH_PIN, silent=True)
     except nox.command.CommandFailed:

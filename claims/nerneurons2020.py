@@ -1,5 +1,14 @@
 """'Which neurons do NER?': a reproduction and extension of Xin, Lin & Yu (EMNLP 2019) on
-NCRF++. CoNLL-2003 English, BIO tags."""
+NCRF++. CoNLL-2003 English, BIO tags.
+
+How the qualitative claims are read (``harness/ner/units.py``), fixed before any run: a
+relation between tags holds in a seed when every pair it names has the stated sign (``B-x
+with I-x positive`` needs all four types); the ablation takes the top 26/50 of the units
+(26 of 50 as in the source), its statistic averaged over seeds; the weight relations are
+counted per seed and their median taken; the seed comparison matches units between every
+pair of seeds (Hungarian, on the correlation of sensitivity rows) and subtracts the same
+statistic with each row shuffled across tags.
+"""
 
 from harness.claims import Citation, Claim, Threshold, Tolerance
 
@@ -22,6 +31,7 @@ CLAIMS = [
         Claim(id=f"nerneurons2020.baseline_f1.{char}.{word}", citation=_cite("baseline table"),
               statement=f"CoNLL-2003 test F1 of NCRF++ with {char} characters and {word}",
               kind="value", metric="entity F1 (%)", published=BASELINES[word][i], tolerance=F1,
+              experiment="ner_baseline", params={"char": char, "word": word},
               requires_model="ner-tagger", requires_data=("conll2003", "glove"))
         for word in BASELINES for i, char in enumerate(("nochar", "charlstm", "charcnn"))
     ],
@@ -30,6 +40,7 @@ CLAIMS = [
           + ", ".join(f"{k} {v}" for k, v in TAG_ACCURACY.items()),
           kind="value", metric="largest |difference| over tags", published=0.0,
           tolerance=Tolerance(0.05, "two-sided", "seed variance"),
+          experiment="ner_per_tag_accuracy", params={"published": TAG_ACCURACY},
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
     Claim(id="nerneurons2020.sensitivity_correlations", citation=_cite("sensitivity heatmaps"),
           statement="correlations of tag sensitivity vectors: B-x/I-x positive; I-LOC, I-ORG, "
@@ -37,27 +48,35 @@ CLAIMS = [
           "(at least 5) where each holds",
           kind="shape", metric="smallest share of seeds over relations", published="qualitative",
           threshold=Threshold("min_seed_share", ">=", 0.6, proposed=True),
+          experiment="ner_sensitivity_correlations",
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
     Claim(id="nerneurons2020.seed_dependence", citation=_cite("seed comparison"),
           statement="different seeds give different heatmaps with some similarity: matched "
           "sensitivity rows correlate more than a shuffled control",
           kind="shape", metric="matched correlation minus shuffled control",
           published="qualitative", threshold=Threshold("excess_correlation", ">", 0.0),
+          experiment="ner_seed_dependence",
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
     Claim(id="nerneurons2020.ablation_targets_tag", citation=_cite("ablation figure"),
           statement="zeroing the top-k important units of a tag lowers that tag's accuracy more "
           "than the others' (B-ORG, top 26 of 50: about -0.64, others within 0.05)",
-          kind="shape", metric="drop of the target tag minus the largest other drop",
+          kind="shape",
+          metric="mean over seeds of the target tag's drop minus the largest other drop",
           published=-0.64, threshold=Threshold("selectivity", ">", 0.0),
+          experiment="ner_ablation", params={"tag": "B-ORG", "top_share": 26 / 50},
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
     Claim(id="nerneurons2020.weight_similarity", citation=_cite("output weight similarity"),
           statement="cosine similarity of output rows: B-x/I-x not the most similar pairs; I-LOC, "
           "I-ORG, I-MISC similar; B-x closer to B-y than to I-x except PER; O closest to I-MISC",
-          kind="shape", metric="how many of the 4 relations hold", published="qualitative",
+          kind="shape", metric="median over seeds of how many of the 4 relations hold",
+          published="qualitative",
           threshold=Threshold("relations_holding", ">=", 3, proposed=True),
+          experiment="ner_weight_similarity",
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
     Claim(id="nerneurons2020.top10_overlap", citation=_cite("overlap figure"),
           statement="overlap of the top-10 important units between tag pairs (figure)",
-          kind="value", metric="figure", published="figure", tolerance=Tolerance(0.0),
+          kind="value", metric="mean top-10 overlap of two tags (units)", published="figure",
+          tolerance=Tolerance(0.0),
+          experiment="ner_top10_overlap",
           requires_model="ner-tagger", requires_data=("conll2003", "glove")),
 ]

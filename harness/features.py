@@ -70,9 +70,12 @@ def _batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 @torch.no_grad()
 def _run_batch(
-    model: MLSTM, tables, seqs: list[bytes], device, trace_units=None
+    model: MLSTM, tables, seqs: list[bytes], device, trace_units=None, start=None
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray] | None]:
-    """Run texts sorted by decreasing length; return the five summaries (and unit traces)."""
+    """Run texts sorted by decreasing length; return the five summaries (and unit traces).
+
+    ``start`` continues each row from where an earlier run stopped: its five summaries and
+    ``n_bytes``, the length it had run over (the pooled summaries then cover both parts)."""
     zx_table, mx_table, wh, wmh = tables
     n, n_units = len(seqs), model.n_units
     lengths = np.array([len(s) for s in seqs])
@@ -87,6 +90,12 @@ def _run_batch(
     total = torch.zeros(n, n_units, device=device)
     low = torch.full((n, n_units), float("inf"), device=device)
     high = torch.full((n, n_units), float("-inf"), device=device)
+    before = np.zeros(n)
+    if start is not None:
+        before = start["n_bytes"].astype(np.float64)
+        c[:], h[:] = (torch.from_numpy(start[k]).to(device) for k in ("final_c", "final_h"))
+        low[:], high[:] = (torch.from_numpy(start[k]).to(device) for k in ("min_c", "max_c"))
+        total[:] = torch.from_numpy(start["mean_c"].astype(np.float64) * before[:, None])
     traces = None
     if trace_units is not None:
         unit_idx = torch.as_tensor(trace_units, device=device, dtype=torch.long)
@@ -101,7 +110,8 @@ def _run_batch(
         torch.maximum(high[:k], c_new, out=high[:k])
         if traces is not None:
             traces[:k, t] = c_new[:, unit_idx]
-    mean = total / torch.from_numpy(lengths).to(device=device, dtype=torch.float32)[:, None]
+    counts = torch.from_numpy(lengths + before).to(device=device, dtype=torch.float32)
+    mean = total / counts[:, None]
     out = {"final_c": c, "final_h": h, "mean_c": mean, "min_c": low, "max_c": high}
     out = {k: v.cpu().numpy() for k, v in out.items()}
     if traces is not None:
@@ -187,6 +197,62 @@ def extract_features(
         bar.update(int(lengths[rows].sum()))
         if computed:
             bar.set_postfix(computed_Bps=f"{computed / (time.perf_counter() - started):.0f}")
+    bar.close()
+    return result
+
+
+def continue_features(
+    model: MLSTM,
+    start: dict[str, np.ndarray],
+    suffixes: Sequence[bytes],
+    *,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    desc: str = "features",
+) -> dict[str, np.ndarray]:
+    """Every summary of STATE_KINDS after running ``suffixes[i]`` (raw bytes, already
+    preprocessed) on from the state in ``start`` (row i: what :func:`extract_features`
+    returned for a text, plus ``n_bytes``, that text's preprocessed length).
+
+    Running text + suffix from zero gives the same numbers up to float rounding: the cell
+    carries everything, and the pooled summaries are combined by length.
+    """
+    n = len(suffixes)
+    lengths = np.array([len(b) for b in suffixes])
+    if n == 0:
+        return {k: np.zeros((0, model.n_units), dtype=np.float32) for k in STATE_KINDS}
+    if lengths.min() == 0:
+        raise ValueError("every suffix needs at least one byte")
+    cache = None
+    if cache_dir is not None:
+        digest = hashlib.sha256()
+        for k in (*STATE_KINDS, "n_bytes"):
+            digest.update(np.ascontiguousarray(start[k]).tobytes())
+        key = hashlib.sha256("|".join([model.sha256, "continue", digest.hexdigest(),
+                                       _texts_digest(suffixes), str(batch_size)]).encode())
+        cache = Path(cache_dir) / key.hexdigest()[:32]
+        cache.mkdir(parents=True, exist_ok=True)
+    result = {k: np.empty((n, model.n_units), dtype=np.float32) for k in STATE_KINDS}
+    tables = None
+    bar = tqdm(total=int(lengths.sum()), unit="B", unit_scale=True, desc=desc,
+               disable=not progress)
+    for number, rows in enumerate(_batches(lengths, batch_size)):
+        path = cache / f"batch_{number:06d}.npz" if cache else None
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as stored:
+                summary = {k: stored[k] for k in STATE_KINDS}
+        else:
+            tables = tables or _prepare(model, device)
+            begin = {k: np.ascontiguousarray(start[k][rows]) for k in (*STATE_KINDS, "n_bytes")}
+            summary, _ = _run_batch(model, tables, [suffixes[i] for i in rows], device,
+                                    start=begin)
+            if path is not None:
+                _save_npz_atomic(path, summary)
+        for k in STATE_KINDS:
+            result[k][rows] = summary[k]
+        bar.update(int(lengths[rows].sum()))
     bar.close()
     return result
 

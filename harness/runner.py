@@ -14,7 +14,7 @@ from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
 from harness.report import write_report
-from harness.repro import FIXTURE_EXPECTED, RunContext, provenance
+from harness.repro import FIXTURE_EXPECTED, FIXTURE_MEASURED, RunContext, provenance
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
 
@@ -25,11 +25,14 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
         return not_run(claim, NOT_IMPLEMENTED)
     if claim.requires_model in MLSTM_REQUIREMENTS and ctx.model is None:
         return not_run(claim, "needs an mLSTM: pass --model openai:FOLDER or a checkpoint folder")
+    if ctx.is_control and claim.requires_model not in MLSTM_REQUIREMENTS:
+        return not_run(claim, "the untrained control is an mLSTM; this claim trains its own "
+                       "models")
     try:
         measurement = EXPERIMENTS[claim.experiment](ctx, claim)
     except (DatasetError, ModelFormatError) as exc:
         return not_run(claim, str(exc))
-    return judge(claim, measurement, ctx.has_release)
+    return judge(claim, measurement, ctx.has_release, ctx.fixtures)
 
 
 def _evaluate_each(claims: Sequence[Claim], ctx: RunContext) -> dict[str, ClaimResult]:
@@ -40,6 +43,16 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext) -> dict[str, ClaimR
         except Exception as exc:  # noqa: BLE001 - the model's run reports its own errors
             out[claim.id] = not_run(claim, f"experiment failed on the control: {exc!r}")
     return out
+
+
+def _as_planted(result: ClaimResult) -> bool:
+    """Whether a fixtures-profile result is what the fixtures are built to give."""
+    claim_id = result.claim.id
+    if claim_id in FIXTURE_EXPECTED:
+        return result.verdict == FIXTURE_EXPECTED[claim_id]
+    if result.claim.source in FIXTURE_MEASURED:
+        return result.measured is not None
+    return result.verdict != FAIL
 
 
 class Reproduction:
@@ -104,13 +117,12 @@ class Reproduction:
 
     def unexpected(self) -> list[ClaimResult]:
         """Results that show the harness itself is wrong: on the fixtures, a verdict other
-        than the planted answer, or a FAIL where none is planted."""
+        than the planted answer, a FAIL where none is planted, or no measurement where one
+        is required (the claims of a source in ``FIXTURE_MEASURED``)."""
         if not self.ctx.fixtures:
             return []
         return [r for r in self.results()
-                if not any(p in r.claim.id for p in self.skip)
-                and (r.verdict != FIXTURE_EXPECTED.get(r.claim.id, r.verdict)
-                     or (r.verdict == FAIL and r.claim.id not in FIXTURE_EXPECTED))]
+                if not any(p in r.claim.id for p in self.skip) and not _as_planted(r)]
 
     def results(self) -> list[ClaimResult]:
         return [self.evaluate(c) for c in self.claims]

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 import harness.features as features
 from harness.features import (
     STATE_KINDS,
+    continue_features,
     extract_features,
     extract_states,
     parse_states,
@@ -37,6 +38,22 @@ def test_batch_gives_the_same_numbers_as_each_text_alone():
         alone = extract_features(MODEL, [text], STATE_KINDS, batch_size=1, progress=False)
         for kind in STATE_KINDS:
             np.testing.assert_allclose(batched[kind][row], alone[kind][0], rtol=1e-5, atol=1e-5)
+
+
+def test_running_on_from_a_state_equals_running_the_whole_text(tmp_path):
+    texts = [t for t in TEXTS if t.strip()]
+    suffix = " Wonderful" * 3
+    whole = extract_features(MODEL, [t + suffix for t in texts], STATE_KINDS, progress=False)
+    start = extract_features(MODEL, texts, STATE_KINDS, progress=False)
+    start["n_bytes"] = np.array([len(preprocess_openai(t)) for t in texts])
+    added = [preprocess_openai(t + suffix)[len(preprocess_openai(t)):] for t in texts]
+    assert all(preprocess_openai(t + suffix).startswith(preprocess_openai(t)) for t in texts
+               if not t[-1].isspace())
+    for cache in (None, tmp_path, tmp_path):  # the second cached run reads from disk
+        resumed = continue_features(MODEL, start, added, batch_size=3, progress=False,
+                                    cache_dir=cache)
+        for kind in STATE_KINDS:
+            np.testing.assert_allclose(resumed[kind], whole[kind], rtol=1e-5, atol=1e-5)
 
 
 def test_pooled_states_agree_with_the_per_byte_trace():

@@ -12,7 +12,7 @@ import numpy as np
 from harness.analysis import sweeps
 from harness.claims import Claim, Measurement
 from harness.data import Split
-from harness.features import STATE_KINDS
+from harness.features import STATE_KINDS, continue_features, preprocess_openai
 from harness.probes import L1Probe, run_probe, zero_shot_accuracy
 from harness.report import plot_cumulative, plot_histogram, plot_per_unit
 
@@ -69,12 +69,32 @@ def _split_states(ctx, name: str, split: str) -> dict[str, np.ndarray]:
 
 
 def _suffix_states(ctx, name: str, polarity: str, repeats: int) -> dict[str, np.ndarray]:
+    """States of every test text with the suffix appended. Where the preprocessed text with
+    its suffix begins with the preprocessed clean text (all but texts ending in whitespace
+    or a broken HTML entity), the model runs on from the clean text's state over the added
+    bytes only; the rest are extracted whole."""
     key = ("donnelly_suffix", name, polarity, repeats)
     if key not in ctx.memo:
         test = donnelly_splits(ctx, name)["test"]
+        clean = _split_states(ctx, name, "test")
         texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
-        ctx.memo[key] = ctx.features(texts, STATE_KINDS,
-                                     desc=f"{name}/test+{polarity}x{repeats}")
+        full = [preprocess_openai(t) for t in texts]
+        start = [preprocess_openai(t) for t in test.texts]
+        resumable = np.array([f.startswith(b) for f, b in zip(full, start, strict=True)])
+        rows = np.flatnonzero(resumable)
+        begin = {k: clean[k][rows] for k in STATE_KINDS}
+        begin["n_bytes"] = np.array([len(start[i]) for i in rows])
+        out = {k: np.empty_like(clean[k]) for k in STATE_KINDS}
+        desc = f"{name}/test+{polarity}x{repeats}"
+        resumed = continue_features(
+            ctx.model, begin, [full[i][len(start[i]):] for i in rows], device=ctx.device,
+            cache_dir=ctx.cache_dir, progress=ctx.progress, desc=desc,
+            batch_size=ctx.batch_size)
+        rest = np.flatnonzero(~resumable)
+        whole = ctx.features([texts[i] for i in rest], STATE_KINDS, desc=desc + " (whole)")
+        for k in STATE_KINDS:
+            out[k][rows], out[k][rest] = resumed[k], whole[k]
+        ctx.memo[key] = out
     return ctx.memo[key]
 
 

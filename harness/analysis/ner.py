@@ -1,0 +1,291 @@
+"""nerneurons2020: the NCRF++ baselines on CoNLL-2003 and the units of the 50-unit analysis
+tagger (sensitivity, importance, activation ablation, tag relations, seeds).
+
+The taggers are trained inside the run (``ctx.ner`` says how long and how many seeds) and
+shared by every claim that reads them. The analyses read the test split (eng.testb).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from harness.claims import Claim, Measurement
+from harness.data.conll import load_conll
+from harness.ner import units as U
+from harness.ner.embeddings import find_glove
+from harness.ner.tagger import (
+    ANALYSIS_CONFIG,
+    TaggerConfig,
+    entity_f1,
+    predict,
+    train_tagger,
+    unit_activations,
+)
+from harness.report import _figure, _save
+
+SHUFFLE_SEED = 0
+
+
+def _data(ctx):
+    if "ner_data" not in ctx.memo:
+        conll = load_conll(ctx.data_root)
+        vectors = find_glove(ctx.ner.glove, ctx.data_root)
+        ctx.data_files.update(conll.files)
+        ctx.data_files.update(vectors.files)
+        ctx.memo["ner_data"] = conll, vectors
+    return ctx.memo["ner_data"]
+
+
+def _baseline(ctx, char: str, word: str) -> dict:
+    key = ("ner_baseline", char, word)
+    if key not in ctx.memo:
+        conll, vectors = _data(ctx)
+        config = TaggerConfig(char=char, word=word.removesuffix("_crf"),
+                              crf=word.endswith("_crf"))
+        trained = train_tagger(config, conll.splits, vectors, epochs=ctx.ner.baseline_epochs,
+                               seed=ctx.ner.baseline_seed, keep="best_dev",
+                               progress=ctx.progress, desc=f"NER {config.name}",
+                               device=ctx.device)
+        test = conll.splits["test"]
+        ctx.memo[key] = {"test_f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
+                         "embedding": vectors.source, **trained.summary()}
+    return ctx.memo[key]
+
+
+def _analysis_models(ctx) -> list[dict]:
+    """Per seed: the analysis tagger's test activations, output layer, predictions and the
+    derived sensitivity, ranking, per-tag accuracy and ablation curves."""
+    if "ner_analysis" in ctx.memo:
+        return ctx.memo["ner_analysis"]
+    conll, vectors = _data(ctx)
+    test = conll.splits["test"]
+    models = []
+    for seed in range(ctx.ner.seeds):
+        trained = train_tagger(ANALYSIS_CONFIG, conll.splits, vectors,
+                               epochs=ctx.ner.analysis_epochs, seed=seed, keep="last",
+                               progress=ctx.progress, desc=f"NER analysis seed {seed}",
+                               device=ctx.device)
+        tags = trained.vocab.tags
+        H = unit_activations(trained.model, trained.vocab, test)
+        W = trained.model.hidden2tag.weight.detach().cpu().numpy().astype(np.float64)
+        b = trained.model.hidden2tag.bias.detach().cpu().numpy().astype(np.float64)
+        gold = np.array([tags.index(t) for s in test for t in s.tags])
+        pred = U.predictions(H, W, b)
+        sens = U.sensitivity(H, W, pred)
+        ranking = U.importance(sens)
+        models.append({
+            "seed": seed, "tags": tags, "W": W, "sens": sens, "ranking": ranking,
+            "accuracy": U.per_tag_accuracy(gold, pred, len(tags)),
+            "curves": U.ablation_curves(H, W, b, gold, ranking),
+            "corr": U.tag_correlation(sens),
+            "f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
+            "summary": trained.summary(),
+        })
+    ctx.memo["ner_analysis"] = models
+    return models
+
+
+def _training(models, ctx) -> dict:
+    first = models[0]["summary"]
+    return {"seeds": len(models), "epochs": ctx.ner.analysis_epochs,
+            "embedding": _data(ctx)[1].source,
+            "train_seconds_per_seed": [m["summary"]["train_seconds"] for m in models],
+            "train_sentences_per_second": first["train_sentences_per_second"],
+            "test_f1_per_seed": [round(m["f1"], 2) for m in models]}
+
+
+# ----------------------------------------------------------------------------- figures
+def _heatmap(ax, matrix, xlabels, ylabels, title, cmap="RdBu_r", centre=True, annotate=False):
+    matrix = np.asarray(matrix, dtype=float)
+    limit = np.nanmax(np.abs(matrix)) if centre else None
+    image = ax.imshow(matrix, cmap=cmap, aspect="auto",
+                      vmin=-limit if centre else None, vmax=limit if centre else None)
+    ax.set_xticks(range(len(xlabels)), xlabels, rotation=90, fontsize=7)
+    if ylabels is not None:
+        ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
+    ax.set_title(title, fontsize=8)
+    if annotate:
+        for (i, j), v in np.ndenumerate(matrix):
+            ax.text(j, i, f"{v:.2g}" if isinstance(v, float) and v % 1 else f"{v:g}",
+                    ha="center", va="center", fontsize=6)
+    return image
+
+
+def _plot_sensitivity(ctx, models) -> str:
+    m = models[0]
+    fig, ax = _figure((5, 7))
+    image = _heatmap(ax, m["sens"], m["tags"], None,
+                     f"sensitivity (units x tags), seed {m['seed']}")
+    ax.set_ylabel("unit")
+    fig.colorbar(image, ax=ax)
+    _save(fig, ctx.figure_path("ner_sensitivity.png"))
+    return "ner_sensitivity.png"
+
+
+def _plot_correlations(ctx, models) -> str:
+    cols = min(len(models), 5)
+    rows = -(-len(models) // cols)
+    fig, _ = _figure((3 * cols, 3 * rows))
+    fig.clear()
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, m in zip(axes, models, strict=False):
+        _heatmap(ax, m["corr"], m["tags"], m["tags"], f"seed {m['seed']}")
+    for ax in axes[len(models):]:
+        ax.axis("off")
+    fig.suptitle("correlation of tag sensitivity vectors over units", fontsize=9)
+    _save(fig, ctx.figure_path("ner_tag_correlation.png"))
+    return "ner_tag_correlation.png"
+
+
+def _plot_ablation(ctx, m) -> str:
+    tags, curves = m["tags"], m["curves"]
+    fig, _ = _figure((11, 9))
+    fig.clear()
+    axes = fig.subplots(3, 3, sharex=True, sharey=True).ravel()
+    ks = np.arange(curves.shape[1])
+    for target, ax in enumerate(axes[:len(tags)]):
+        for j, tag in enumerate(tags):
+            ax.plot(ks, curves[target, :, j], lw=2.6 if j == target else 0.8, color=f"C{j}",
+                    label=tag)
+        ax.set_title(f"top-k units of {tags[target]} zeroed (thick: {tags[target]})",
+                     fontsize=8)
+    axes[0].legend(fontsize=6, ncol=2)
+    for ax in axes[6:]:
+        ax.set_xlabel("k")
+    for ax in axes[::3]:
+        ax.set_ylabel("token accuracy per gold tag")
+    _save(fig, ctx.figure_path("ner_ablation_curves.png"))
+    return "ner_ablation_curves.png"
+
+
+def _plot_square(ctx, matrix, tags, title, name, centre=True) -> str:
+    fig, ax = _figure((4.6, 4))
+    image = _heatmap(ax, matrix, tags, tags, title, cmap="RdBu_r" if centre else "viridis",
+                     centre=centre, annotate=True)
+    fig.colorbar(image, ax=ax)
+    _save(fig, ctx.figure_path(name))
+    return name
+
+
+def _plot_matching(ctx, models, cols) -> str:
+    a, b = models[0], models[1]
+    fig, _ = _figure((7, 6))
+    fig.clear()
+    left, right = fig.subplots(1, 2, sharey=True)
+    _heatmap(left, a["sens"], a["tags"], None, f"seed {a['seed']}")
+    _heatmap(right, b["sens"][cols], b["tags"], None,
+             f"seed {b['seed']}, units matched to seed {a['seed']}")
+    left.set_ylabel("unit")
+    _save(fig, ctx.figure_path("ner_seed_matching.png"))
+    return "ner_seed_matching.png"
+
+
+# ----------------------------------------------------------------------------- experiments
+def baseline_experiment(ctx, claim: Claim) -> Measurement:
+    out = _baseline(ctx, claim.params["char"], claim.params["word"])
+    return Measurement(round(out["test_f1"], 2), out)
+
+
+def per_tag_accuracy_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    tags = models[0]["tags"]
+    accuracy = np.array([m["accuracy"] for m in models])
+    mean = accuracy.mean(0)
+    gaps = {t: round(float(mean[j] - claim.params["published"][t]), 4)
+            for j, t in enumerate(tags)}
+    details = {"mean_over_seeds": dict(zip(tags, np.round(mean, 4).tolist(), strict=True)),
+               "std_over_seeds": dict(zip(tags, np.round(accuracy.std(0), 4).tolist(),
+                                          strict=True)),
+               "difference": gaps, **_training(models, ctx)}
+    return Measurement(round(max(abs(g) for g in gaps.values()), 4), details)
+
+
+def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    per_seed = [U.correlation_relations(m["corr"], m["tags"]) for m in models]
+    shares = {name: float(np.mean([s[name]["holds"] for s in per_seed])) for name in per_seed[0]}
+    pair_shares = {name: {p: float(np.mean([s[name]["pairs"][p] for s in per_seed]))
+                          for p in per_seed[0][name]["pairs"]} for name in per_seed[0]}
+    figures = [_plot_sensitivity(ctx, models), _plot_correlations(ctx, models)]
+    return Measurement(min(shares.values()), {"share_of_seeds": shares,
+                                              "share_of_seeds_per_pair": pair_shares,
+                                              **_training(models, ctx)}, figures)
+
+
+def seed_dependence_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    if len(models) < 2:
+        return Measurement(None, {"why": "needs at least two seeds (--ner-seeds)"})
+    rng = np.random.default_rng(SHUFFLE_SEED)
+    matched, control, first_cols = [], [], None
+    for a, b in combinations(models, 2):
+        value, cols = U.matched_correlation(a["sens"], b["sens"])
+        matched.append(value)
+        control.append(U.shuffled_control(a["sens"], b["sens"], rng))
+        first_cols = cols if first_cols is None else first_cols
+    excess = float(np.mean(matched) - np.mean(control))
+    return Measurement(round(excess, 4), {
+        "matched_correlation_mean": round(float(np.mean(matched)), 4),
+        "shuffled_control_mean": round(float(np.mean(control)), 4),
+        "seed_pairs": len(matched), "shuffle_seed": SHUFFLE_SEED,
+        "matched_correlation_per_pair": np.round(matched, 4).tolist()},
+        [_plot_matching(ctx, models, first_cols)])
+
+
+def ablation_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    tags = models[0]["tags"]
+    target = tags.index(claim.params["tag"])
+    n_units = models[0]["W"].shape[1]
+    k = round(claim.params["top_share"] * n_units)
+    values, changes = [], []
+    for m in models:
+        value, change = U.selectivity(m["curves"], target, k)
+        values.append(value)
+        changes.append(change)
+    mean_change = np.mean(changes, axis=0)
+    return Measurement(round(float(np.mean(values)), 4), {
+        "tag": claim.params["tag"], "k": k, "n_units": n_units,
+        "selectivity_per_seed": np.round(values, 4).tolist(),
+        "accuracy_change_mean_over_seeds": dict(zip(tags, np.round(mean_change, 4).tolist(),
+                                                    strict=True))},
+        [_plot_ablation(ctx, models[0])])
+
+
+def weight_similarity_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    per_seed = [U.weight_relations(U.cosine_matrix(m["W"]), m["tags"]) for m in models]
+    counts = [sum(r.values()) for r in per_seed]
+    m = models[0]
+    figure = _plot_square(ctx, U.cosine_matrix(m["W"]), m["tags"],
+                          f"cosine of output-layer rows, seed {m['seed']}",
+                          "ner_weight_cosine.png")
+    return Measurement(float(np.median(counts)), {
+        "relations_holding_per_seed": counts,
+        "share_of_seeds": {name: float(np.mean([r[name] for r in per_seed]))
+                           for name in per_seed[0]}}, [figure])
+
+
+def top10_overlap_experiment(ctx, claim: Claim) -> Measurement:
+    models = _analysis_models(ctx)
+    tags = models[0]["tags"]
+    overlap = np.mean([U.topk_overlap(m["ranking"], 10) for m in models], axis=0)
+    off = overlap[~np.eye(len(tags), dtype=bool)]
+    figure = _plot_square(ctx, overlap, tags, "top-10 important units shared (mean over seeds)",
+                          "ner_top10_overlap.png", centre=False)
+    return Measurement(round(float(off.mean()), 3), {
+        "mean_over_seeds": {f"{a}/{b}": float(overlap[i, j]) for (i, a), (j, b) in
+                            combinations(enumerate(tags), 2)}}, [figure])
+
+
+EXPERIMENTS = {
+    "ner_baseline": baseline_experiment,
+    "ner_per_tag_accuracy": per_tag_accuracy_experiment,
+    "ner_sensitivity_correlations": sensitivity_correlations_experiment,
+    "ner_seed_dependence": seed_dependence_experiment,
+    "ner_ablation": ablation_experiment,
+    "ner_weight_similarity": weight_similarity_experiment,
+    "ner_top10_overlap": top10_overlap_experiment,
+}

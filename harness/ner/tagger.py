@@ -1,0 +1,370 @@
+"""Sequence taggers in the NCRF++ family, their training and their evaluation.
+
+A tagger is characters (none, a char-LSTM or a char-CNN) + word vectors, a word encoder (a
+BiLSTM, a unidirectional LSTM or a stack of CNNs) and a decoder (softmax or CRF). The defaults
+are NCRF++'s: char embedding 30, char hidden 50, word hidden 200, 4 CNN layers, dropout 0.5,
+SGD lr 0.015 with decay 0.05 a epoch, batch 10, losses summed over the batch, digits
+normalised to 0, and the model of the best dev F1 kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from seqeval.metrics import f1_score
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from tqdm.auto import tqdm
+
+from harness.data.conll import BIO_TAGS, Sentence, bio_to_bioes, bioes_to_bio
+from harness.ner.crf import CRF
+from harness.ner.embeddings import WordVectors
+
+CHARS = ("nochar", "charlstm", "charcnn")
+WORDS = ("wordlstm", "wordcnn")
+PAD, UNK = "<pad>", "<unk>"
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    char: str = "nochar"  # nochar | charlstm | charcnn
+    word: str = "wordlstm"  # wordlstm | wordcnn
+    crf: bool = False
+    hidden: int = 200
+    bidirectional: bool = True
+    char_emb: int = 30
+    char_hidden: int = 50
+    cnn_layers: int = 4
+    dropout: float = 0.5
+    lr: float = 0.015
+    lr_decay: float = 0.05
+    l2: float = 1e-8
+    batch_size: int = 10
+    scheme: str = "BIOES"  # the tags the model is trained on; scoring is always BIO
+
+    @property
+    def name(self) -> str:
+        return f"{self.char}.{self.word}" + ("_crf" if self.crf else "")
+
+    def __post_init__(self):
+        if self.char not in CHARS or self.word not in WORDS or self.scheme not in ("BIO",
+                                                                                    "BIOES"):
+            raise ValueError(f"unknown tagger configuration {self}")
+
+
+# The analysis model of nerneurons2020: 50 units, one direction, softmax, no characters.
+ANALYSIS_CONFIG = TaggerConfig(char="nochar", word="wordlstm", crf=False, hidden=50,
+                               bidirectional=False, scheme="BIO")
+
+
+def normalise(word: str) -> str:
+    return re.sub(r"\d", "0", word)
+
+
+class Vocab:
+    """Words (digits normalised), characters and tags, indexed; built over every split as
+    NCRF++ builds its alphabets, so no word of dev or test is unknown."""
+
+    def __init__(self, sentences: Sequence[Sentence], tags: Sequence[str]):
+        words = sorted({normalise(w) for s in sentences for w in s.tokens})
+        chars = sorted({c for s in sentences for w in s.tokens for c in w})
+        self.words = [PAD, UNK, *words]
+        self.chars = [PAD, UNK, *chars]
+        self.tags = list(tags)
+        self.word_index = {w: i for i, w in enumerate(self.words)}
+        self.char_index = {c: i for i, c in enumerate(self.chars)}
+        self.tag_index = {t: i for i, t in enumerate(self.tags)}
+
+    def embedding_matrix(self, vectors: WordVectors, seed: int) -> tuple[np.ndarray, float]:
+        """Pretrained rows where GloVe has the word (as is, else lower-cased), NCRF++'s
+        uniform(+-sqrt(3/dim)) elsewhere; returns the matrix and the share found."""
+        rng = np.random.default_rng(seed)
+        scale = np.sqrt(3.0 / vectors.dim)
+        matrix = rng.uniform(-scale, scale, (len(self.words), vectors.dim)).astype(np.float32)
+        matrix[0] = 0.0
+        index, found = vectors.index(), 0
+        for i, word in enumerate(self.words[2:], 2):
+            row = index.get(word, index.get(word.lower()))
+            if row is not None:
+                matrix[i], found = vectors.vectors[row], found + 1
+        return matrix, found / max(len(self.words) - 2, 1)
+
+
+def tag_set(scheme: str) -> tuple[str, ...]:
+    if scheme == "BIO":
+        return BIO_TAGS
+    kinds = sorted({t[2:] for t in BIO_TAGS if t != "O"})
+    return tuple(f"{p}-{k}" for p in "BIES" for k in kinds) + ("O",)
+
+
+@dataclass
+class Batch:
+    words: torch.Tensor  # (B, T)
+    chars: torch.Tensor  # (B, T, L)
+    tags: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, T) bool
+    lengths: torch.Tensor  # (B,)
+
+    def to(self, device) -> Batch:
+        return Batch(*(getattr(self, f).to(device) for f in
+                       ("words", "chars", "tags", "mask", "lengths")))
+
+
+def encode(sentences: Sequence[Sentence], vocab: Vocab, scheme: str) -> Batch:
+    """Pad a list of sentences into one batch (tags converted from BIO to ``scheme``)."""
+    lengths = [len(s.tokens) for s in sentences]
+    longest = max(lengths)
+    longest_word = max(len(w) for s in sentences for w in s.tokens)
+    words = torch.zeros(len(sentences), longest, dtype=torch.long)
+    chars = torch.zeros(len(sentences), longest, longest_word, dtype=torch.long)
+    tags = torch.zeros(len(sentences), longest, dtype=torch.long)
+    for b, s in enumerate(sentences):
+        gold = bio_to_bioes(s.tags) if scheme == "BIOES" else s.tags
+        for t, (word, tag) in enumerate(zip(s.tokens, gold, strict=True)):
+            words[b, t] = vocab.word_index.get(normalise(word), 1)
+            chars[b, t, :len(word)] = torch.tensor([vocab.char_index.get(c, 1) for c in word])
+            tags[b, t] = vocab.tag_index[tag]
+    lengths_t = torch.tensor(lengths)
+    mask = torch.arange(longest)[None, :] < lengths_t[:, None]
+    return Batch(words, chars, tags, mask, lengths_t)
+
+
+class CharEncoder(nn.Module):
+    def __init__(self, kind: str, n_chars: int, emb: int, hidden: int, dropout: float):
+        super().__init__()
+        self.kind = kind
+        self.embedding = nn.Embedding(n_chars, emb, padding_idx=0)
+        self.drop = nn.Dropout(dropout)
+        if kind == "charcnn":
+            self.conv = nn.Conv1d(emb, hidden, kernel_size=3, padding=1)
+        else:
+            self.lstm = nn.LSTM(emb, hidden // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        batch, length, width = chars.shape
+        flat = chars.view(batch * length, width)
+        x = self.drop(self.embedding(flat))
+        if self.kind == "charcnn":
+            h = self.conv(x.transpose(1, 2))
+            h = h.masked_fill((flat == 0).unsqueeze(1), float("-inf")).amax(dim=2)
+            h = torch.where(torch.isinf(h), torch.zeros_like(h), h)  # padding positions
+        else:
+            sizes = (flat != 0).sum(1).clamp(min=1).cpu()
+            packed = pack_padded_sequence(x, sizes, batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = self.lstm(packed)
+            h = torch.cat([h_n[0], h_n[1]], dim=1)
+        return h.view(batch, length, -1)
+
+
+class Tagger(nn.Module):
+    def __init__(self, config: TaggerConfig, n_words: int, n_chars: int, n_tags: int,
+                 word_dim: int):
+        super().__init__()
+        self.config = config
+        c = config
+        self.word_embedding = nn.Embedding(n_words, word_dim, padding_idx=0)
+        self.chars = (None if c.char == "nochar" else
+                      CharEncoder(c.char, n_chars, c.char_emb, c.char_hidden, c.dropout))
+        width = word_dim + (0 if self.chars is None else c.char_hidden)
+        self.drop = nn.Dropout(c.dropout)
+        if c.word == "wordlstm":
+            hidden = c.hidden // 2 if c.bidirectional else c.hidden
+            self.lstm = nn.LSTM(width, hidden, batch_first=True, bidirectional=c.bidirectional)
+        else:
+            self.word2cnn = nn.Linear(width, c.hidden)
+            self.cnn = nn.ModuleList(nn.Conv1d(c.hidden, c.hidden, 3, padding=1)
+                                     for _ in range(c.cnn_layers))
+            self.norms = nn.ModuleList(nn.BatchNorm1d(c.hidden) for _ in range(c.cnn_layers))
+        self.output_drop = nn.Dropout(c.dropout)
+        self.hidden2tag = nn.Linear(c.hidden, n_tags)
+        self.crf = CRF(n_tags) if c.crf else None
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """The word encoder's output (B, T, hidden): the units the analyses read."""
+        x = self.word_embedding(batch.words)
+        if self.chars is not None:
+            x = torch.cat([x, self.chars(batch.chars)], dim=2)
+        x = self.drop(x)
+        if self.config.word == "wordlstm":
+            packed = pack_padded_sequence(x, batch.lengths.cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            return h
+        h = torch.tanh(self.word2cnn(x)).transpose(1, 2)
+        keep = batch.mask.unsqueeze(1).to(h.dtype)
+        for conv, norm in zip(self.cnn, self.norms, strict=True):
+            h = norm(self.drop(torch.relu(conv(h * keep))))
+        return h.transpose(1, 2)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Emission scores (B, T, n_tags)."""
+        return self.hidden2tag(self.output_drop(self.encode(batch)))
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        scores = self(batch)
+        if self.crf is not None:
+            return self.crf.nll(scores, batch.tags, batch.mask)
+        return nn.functional.cross_entropy(scores[batch.mask], batch.tags[batch.mask],
+                                           reduction="sum")
+
+    @torch.no_grad()
+    def decode(self, batch: Batch) -> list[list[int]]:
+        scores = self(batch)
+        if self.crf is not None:
+            return self.crf.decode(scores, batch.mask)
+        best = scores.argmax(2)
+        return [best[b, :n].tolist() for b, n in enumerate(batch.lengths.tolist())]
+
+
+@contextlib.contextmanager
+def units_zeroed(model: Tagger, units: Sequence[int]) -> Iterator[None]:
+    """Activation ablation: the word encoder's outputs of ``units`` read as zero, without
+    retraining; the hook is removed on leaving, whatever happens inside."""
+    index = torch.as_tensor(list(units), dtype=torch.long)
+
+    def zero(_module, _inputs, output):
+        output = output.clone()
+        output[..., index] = 0.0
+        return output
+
+    target = model.output_drop  # its input is the encoder's output, its output feeds the layer
+    handle = target.register_forward_hook(zero)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+# ----------------------------------------------------------------------------- training
+@dataclass
+class TrainedTagger:
+    model: Tagger
+    vocab: Vocab
+    config: TaggerConfig
+    seed: int
+    epochs: int
+    best_epoch: int
+    dev_f1: list[float]
+    train_seconds: float
+    sentences_per_second: float
+    embedding_coverage: float
+
+    def summary(self) -> dict:
+        return {"config": asdict(self.config), "seed": self.seed, "epochs": self.epochs,
+                "best_epoch": self.best_epoch, "dev_f1_per_epoch": self.dev_f1,
+                "train_seconds": round(self.train_seconds, 1),
+                "train_sentences_per_second": round(self.sentences_per_second, 1),
+                "glove_coverage_of_vocabulary": round(self.embedding_coverage, 4)}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Batches of ten sentences are many small operations: on CPU one thread runs them faster
+    than several (measured in benchmarks/test_ner_speed.py), and leaves a core to the rest."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def predict(model: Tagger, vocab: Vocab, sentences: Sequence[Sentence],
+            batch_size: int = 256) -> list[list[str]]:
+    """BIO tags for every sentence (BIOES predictions are mapped back to BIO)."""
+    model.eval()
+    out = []
+    for start in range(0, len(sentences), batch_size):
+        chunk = sentences[start:start + batch_size]
+        batch = encode(chunk, vocab, model.config.scheme).to(_device(model))
+        for path in model.decode(batch):
+            tags = [vocab.tags[i] for i in path]
+            out.append(bioes_to_bio(tags) if model.config.scheme == "BIOES" else tags)
+    return out
+
+
+def entity_f1(gold: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> float:
+    """Entity F1 in percent, conlleval's definition (seqeval's default mode)."""
+    return 100.0 * f1_score([s.tags for s in gold], [list(p) for p in predicted])
+
+
+def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vectors: WordVectors,
+                 epochs: int, seed: int, keep: str = "best_dev", progress: bool = True,
+                 desc: str = "", device: str = "cpu", threads: int = 1) -> TrainedTagger:
+    """Train on ``splits['train']``; ``keep='best_dev'`` keeps the epoch of best dev F1 (NCRF++),
+    ``'last'`` the last epoch (the analysis model)."""
+    if device == "cpu":
+        with cpu_threads(threads):
+            return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
+    return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
+
+
+def _train(config, splits, vectors, epochs, seed, keep, progress, desc, device):
+    if keep not in ("best_dev", "last"):
+        raise ValueError(f"keep must be 'best_dev' or 'last', not {keep!r}")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vocab = Vocab([s for split in splits.values() for s in split], tag_set(config.scheme))
+    matrix, coverage = vocab.embedding_matrix(vectors, seed)
+    model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), vectors.dim)
+    model.word_embedding.weight.data.copy_(torch.from_numpy(matrix))
+    model.to(device)
+    train = splits["train"]
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, weight_decay=config.l2)
+    dev_f1, best, best_state, seconds, seen = [], -1.0, None, 0.0, 0
+    bar = tqdm(total=epochs * len(train), desc=desc or config.name, unit="sent",
+               disable=not progress, leave=False)
+    for epoch in range(epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr / (1 + config.lr_decay * epoch)
+        model.train()
+        order = rng.permutation(len(train))
+        started = time.perf_counter()
+        for start in range(0, len(order), config.batch_size):
+            batch = encode([train[i] for i in order[start:start + config.batch_size]], vocab,
+                           config.scheme).to(device)
+            optimiser.zero_grad()
+            loss = model.loss(batch)
+            loss.backward()
+            optimiser.step()
+            bar.update(len(batch.lengths))
+        seconds += time.perf_counter() - started
+        seen += len(train)
+        f1 = entity_f1(splits["dev"], predict(model, vocab, splits["dev"]))
+        dev_f1.append(round(f1, 2))
+        bar.set_postfix(dev_f1=f"{f1:.2f}")
+        if keep == "best_dev" and f1 > best:
+            best, best_epoch = f1, epoch
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bar.close()
+    if keep == "best_dev" and best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = epochs - 1
+    model.eval()
+    return TrainedTagger(model, vocab, config, seed, epochs, best_epoch, dev_f1, seconds,
+                         seen / max(seconds, 1e-9), coverage)
+
+
+@torch.no_grad()
+def unit_activations(model: Tagger, vocab: Vocab, sentences: Sequence[Sentence],
+                     batch_size: int = 256) -> np.ndarray:
+    """The word encoder's output for every token, in sentence order: (n_tokens, hidden)."""
+    model.eval()
+    rows = []
+    for start in range(0, len(sentences), batch_size):
+        batch = encode(sentences[start:start + batch_size], vocab,
+                       model.config.scheme).to(_device(model))
+        rows.append(model.encode(batch)[batch.mask].float().cpu().numpy())
+    return np.concatenate(rows)

