@@ -79,3 +79,26 @@ def test_subsets_equal_masks():
     by_subset = BatchedL1LogReg().fit_subsets(X, y, 0.3, columns)
     np.testing.assert_allclose(by_subset.objective_, by_mask.objective_, rtol=1e-6)
     np.testing.assert_array_equal(by_subset.predict(X), by_mask.predict(X))
+
+
+def test_working_set_grows_to_the_whole_problems_optimum(monkeypatch):
+    import harness.probe_engine as engine_module
+
+    monkeypatch.setattr(engine_module, "WORKING_SET", 3)
+    X, y = data(seed=5)
+    C = 0.25
+    full = BatchedL1LogReg().fit(X, y, C)
+    assert len(full.working_set_) > 1  # three columns were not enough: it grew
+    ref = liblinear(X, y, C)
+    assert full.objective_[0] <= liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], X, y,
+                                                     C) * (1 + 1e-3)
+    # a deletion warm-started from the full fit needs columns the full fit left at zero
+    used = np.flatnonzero(full.coef_[0])
+    mask = np.ones(X.shape[1], dtype=bool)
+    mask[used[:3]] = False
+    init = np.concatenate([full.coef_[0], full.intercept_])[None]
+    warm = BatchedL1LogReg().fit(X, y, C, masks=mask[None], init=init)
+    ref = liblinear(X[:, mask], y, C)
+    ref_obj = liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], X[:, mask], y, C)
+    assert warm.objective_[0] <= ref_obj * (1 + 1e-3)
+    assert not warm.coef_[0][~mask].any()
