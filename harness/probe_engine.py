@@ -151,7 +151,9 @@ class BatchedL1LogReg:
 
         z = margins(W)
         value = objective(W, z)
-        for outer in range(1, max_outer + 1):
+        self.n_iter_ = 0
+        for _ in range(max_outer):
+            self.n_iter_ += 1
             prob = torch.sigmoid(z)
             gradient = Ct * torch.bmm(Xs, (prob - t)[:, :, None])[:, :, 0]  # (k, p)
             scaled = Xs32 * torch.sqrt(Ct * prob * (1 - prob)).float()[:, None, :]
@@ -189,7 +191,6 @@ class BatchedL1LogReg:
             W, z, value = new_W, new_z, new_value
             if bool((decrease <= self.tol).all()):
                 break
-        self.n_iter_ = outer
         self.objective_ = value.cpu().numpy()
         return W
 
