@@ -190,6 +190,11 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         lines.append(tabulate(claim_rows(group, fixtures, with_control), headers=headers,
                               tablefmt="github"))
         lines.append("")
+        for r in group:  # a claim's own table (details["table"]: rows as dicts)
+            if r.details.get("table"):
+                lines += [f"`{r.claim.id}`:", "",
+                          tabulate(r.details["table"], headers="keys", tablefmt="github",
+                                   floatfmt=".4g"), ""]
         figures = sorted({f for r in group for f in r.figures})
         figures += sorted({f"control/{f}" for r in group if r.control for f in r.control.figures})
         for fig in figures:

@@ -6,8 +6,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
+
+import torch
 
 from harness.analysis import EXPERIMENTS
 from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
@@ -35,14 +38,24 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
     return judge(claim, measurement, ctx.has_release, ctx.fixtures)
 
 
-def _evaluate_each(claims: Sequence[Claim], ctx: RunContext) -> dict[str, ClaimResult]:
-    out = {}
+def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None = None,
+                   where: str = "the control") -> tuple[dict[str, ClaimResult], dict, list]:
+    """Evaluate claims in a worker process; returns the results, the data files read and the
+    errors (each recorded as NOT RUN so the report is still written)."""
+    if threads:
+        torch.set_num_threads(threads)
+    out, errors = {}, []
     for claim in claims:
         try:
             out[claim.id] = evaluate(claim, ctx)
-        except Exception as exc:  # noqa: BLE001 - the model's run reports its own errors
-            out[claim.id] = not_run(claim, f"experiment failed on the control: {exc!r}")
-    return out
+        except Exception as exc:  # noqa: BLE001 - reported by the main process
+            errors.append(f"{claim.id} ({where}): {exc!r}\n{traceback.format_exc()}")
+            out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}")
+    return out, ctx.data_files, errors
+
+
+def _trains_its_own(claim: Claim) -> bool:
+    return claim.experiment is not None and claim.requires_model not in MLSTM_REQUIREMENTS
 
 
 def _as_planted(result: ClaimResult) -> bool:
@@ -88,18 +101,32 @@ class Reproduction:
         """Evaluate every claim; an unexpected exception is recorded (NOT RUN, with the error)
         so the other claims still run and the report is still written.
 
-        The control runs in a second process at the same time. Not in a thread: liblinear
-        draws from the C library's one global random state, so two fits at once in one
-        process would change each other's results.
+        The control runs in a second process at the same time, and the claims that train
+        their own models (the NER taggers) in a third. Not in threads: liblinear draws from
+        the C library's one global random state, so two fits at once in one process would
+        change each other's results.
         """
-        pending = None
+        pending, own, threads = None, None, torch.get_num_threads()
+        todo = [c for c in self.claims if not any(p in c.id for p in self.skip)]
+        elsewhere = set()
         if self.control is not None:
-            todo = [c for c in self.claims if not any(p in c.id for p in self.skip)]
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-            pending = pool.submit(_evaluate_each, todo, self.control)
+            # the processes share the cores until the control is done
+            share = max(1, threads // 2)
+            pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"))
+            pending = pool.submit(_evaluate_each, todo, self.control, share)
+            trainers = [c for c in todo if _trains_its_own(c)]
+            if trainers:
+                light = replace(self.ctx, model=None, memo={}, data_files={})
+                own = pool.submit(_evaluate_each, trainers, light, share, "its own process")
+                elsewhere = {c.id for c in trainers}
             pool.shutdown(wait=False)
             self._control_elsewhere = True
+            torch.set_num_threads(share)
         for claim in self.claims:
+            if claim.id in elsewhere:
+                continue
+            if pending is not None and pending.done():
+                torch.set_num_threads(threads)
             try:
                 result = self.evaluate(claim)
             except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
@@ -107,8 +134,19 @@ class Reproduction:
                 result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}")
             if on_result:
                 on_result(result)
+        torch.set_num_threads(threads)
+        if own is not None:
+            results, files, errors = own.result()
+            self.ctx.data_files.update(files)
+            self.errors += errors
+            for claim in self.claims:
+                if claim.id in results:
+                    self._results[claim.id] = results[claim.id]
+                    if on_result:
+                        on_result(results[claim.id])
         if pending is not None:
-            control = pending.result()
+            control, _, errors = pending.result()
+            self.errors += errors
             self._control_elsewhere = False
             for result in self._results.values():
                 if result.measured is not None and result.claim.id in control:

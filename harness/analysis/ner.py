@@ -195,7 +195,11 @@ def per_tag_accuracy_experiment(ctx, claim: Claim) -> Measurement:
     mean = accuracy.mean(0)
     gaps = {t: round(float(mean[j] - claim.params["published"][t]), 4)
             for j, t in enumerate(tags)}
-    details = {"mean_over_seeds": dict(zip(tags, np.round(mean, 4).tolist(), strict=True)),
+    table = [{"tag": t, "published": claim.params["published"][t], "measured (mean)": mean[j],
+              "std over seeds": accuracy[:, j].std(), "difference": gaps[t]}
+             for j, t in enumerate(tags)]
+    details = {"table": table,
+               "mean_over_seeds": dict(zip(tags, np.round(mean, 4).tolist(), strict=True)),
                "std_over_seeds": dict(zip(tags, np.round(accuracy.std(0), 4).tolist(),
                                           strict=True)),
                "difference": gaps, **_training(models, ctx)}
@@ -209,7 +213,8 @@ def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
     pair_shares = {name: {p: float(np.mean([s[name]["pairs"][p] for s in per_seed]))
                           for p in per_seed[0][name]["pairs"]} for name in per_seed[0]}
     figures = [_plot_sensitivity(ctx, models), _plot_correlations(ctx, models)]
-    return Measurement(min(shares.values()), {"share_of_seeds": shares,
+    table = [{"relation": name, "share of seeds": share} for name, share in shares.items()]
+    return Measurement(min(shares.values()), {"table": table, "share_of_seeds": shares,
                                               "share_of_seeds_per_pair": pair_shares,
                                               **_training(models, ctx)}, figures)
 
@@ -246,8 +251,10 @@ def ablation_experiment(ctx, claim: Claim) -> Measurement:
         values.append(value)
         changes.append(change)
     mean_change = np.mean(changes, axis=0)
+    table = [{"tag": t, f"accuracy change, top {k} of {claim.params['tag']} zeroed": c}
+             for t, c in zip(tags, mean_change, strict=True)]
     return Measurement(round(float(np.mean(values)), 4), {
-        "tag": claim.params["tag"], "k": k, "n_units": n_units,
+        "table": table, "tag": claim.params["tag"], "k": k, "n_units": n_units,
         "selectivity_per_seed": np.round(values, 4).tolist(),
         "accuracy_change_mean_over_seeds": dict(zip(tags, np.round(mean_change, 4).tolist(),
                                                     strict=True))},
@@ -262,8 +269,10 @@ def weight_similarity_experiment(ctx, claim: Claim) -> Measurement:
     figure = _plot_square(ctx, U.cosine_matrix(m["W"]), m["tags"],
                           f"cosine of output-layer rows, seed {m['seed']}",
                           "ner_weight_cosine.png")
+    table = [{"relation": name, "share of seeds": float(np.mean([r[name] for r in per_seed]))}
+             for name in per_seed[0]]
     return Measurement(float(np.median(counts)), {
-        "relations_holding_per_seed": counts,
+        "table": table, "relations_holding_per_seed": counts,
         "share_of_seeds": {name: float(np.mean([r[name] for r in per_seed]))
                            for name in per_seed[0]}}, [figure])
 
