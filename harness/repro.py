@@ -221,7 +221,8 @@ def make_context(
     )
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The checkout's commit, ``+dirty`` when tracked files differ from it."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -265,11 +266,13 @@ def describe_model(ctx: RunContext) -> dict | None:
             "sha256": model.sha256, "openai_release_verified": ctx.has_release, "card": card}
 
 
-def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None = None) -> dict:
+def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None = None,
+               commit: str | None = None) -> dict:
+    """``commit``: the one the run started from (default: the checkout's now)."""
     return {
         "profile": ctx.profile,
         "fixtures": ctx.fixtures,
-        "git_commit": _git_commit(),
+        "git_commit": commit or git_commit(),
         "versions": _versions(),
         "platform": platform.platform(),
         "device": describe_device(ctx.device),

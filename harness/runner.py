@@ -17,7 +17,13 @@ from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
 from harness.report import write_report
-from harness.repro import FIXTURE_EXPECTED, FIXTURE_MEASURED, RunContext, provenance
+from harness.repro import (
+    FIXTURE_EXPECTED,
+    FIXTURE_MEASURED,
+    RunContext,
+    git_commit,
+    provenance,
+)
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
 
@@ -79,6 +85,7 @@ class Reproduction:
         self.errors: list[str] = []
         self._results: dict[str, ClaimResult] = {}
         self._started = time.perf_counter()
+        self._commit = git_commit()  # the code that runs, whatever changes during the run
 
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
@@ -167,5 +174,6 @@ class Reproduction:
 
     def write(self) -> Path:
         elapsed = time.perf_counter() - self._started
-        return write_report(self.results(), provenance(self.ctx, elapsed, self.control),
+        return write_report(self.results(), provenance(self.ctx, elapsed, self.control,
+                                                       self._commit),
                             self.ctx.out_dir, self.sources)
