@@ -121,7 +121,8 @@ def cmd_reproduce(args) -> int:
     def show(result):
         print(f"  {result.verdict:8s} {result.claim.id}  {result.reason[:110]}", flush=True)
 
-    run = Reproduction(ctx, claims, SOURCES, control=control, skip=args.skip or ())
+    run = Reproduction(ctx, claims, SOURCES, control=control, skip=args.skip or (),
+                       control_only=args.control_only or ())
     results = run.evaluate_all(on_result=show)
     print(summary_line(results))
     print(f"report: {run.write()}")
@@ -285,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="report folder (default: reports/<profile>)")
     p.add_argument("--control", help="untrained control model to run beside the model (default: "
                    "<model>/initial when it exists; 'none' for no control)")
+    p.add_argument("--control-only", nargs="*", help="run the control only on claims whose id "
+                   "contains one of these (default: every claim)")
     p.add_argument("--only", nargs="*", help="run only claims whose id contains one of these")
     p.add_argument("--skip", nargs="*", help="report claims whose id contains one of these as "
                    "NOT RUN (skipped) instead of running them")

@@ -158,7 +158,10 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         f"{model.get('openai_release_verified', False)})",
         *([f"- untrained control: `{control['spec']}` (sha256 `{control['sha256']}`), the same "
            "architecture with the weights it had before training; its measurements are the "
-           "column *untrained control*"] if control else []),
+           "column *untrained control*"
+           + ("" if provenance.get("control_claims", "all") == "all" else
+              f" (run in this report on the claims matching {provenance['control_claims']} "
+              "only; '-' elsewhere)")] if control else []),
         f"- data root: `{provenance['data_root']}`",
         f"- device: {provenance['device']}; commit `{provenance['git_commit']}`; "
         f"wall time {provenance['wall_seconds']} s",

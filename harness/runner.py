@@ -78,9 +78,11 @@ class Reproduction:
     """One run over a list of claims: results memoised by claim id, one report at the end."""
 
     def __init__(self, ctx: RunContext, claims: Sequence[Claim], sources: dict,
-                 control: RunContext | None = None, skip: Sequence[str] = ()):
+                 control: RunContext | None = None, skip: Sequence[str] = (),
+                 control_only: Sequence[str] = ()):
         self.ctx, self.claims, self.sources, self.control = ctx, list(claims), sources, control
         self.skip = tuple(skip)
+        self.control_only = tuple(control_only)  # empty: the control runs every claim
         self._control_elsewhere = False  # True while evaluate_all runs the control in a process
         self.errors: list[str] = []
         self._results: dict[str, ClaimResult] = {}
@@ -96,7 +98,7 @@ class Reproduction:
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (
-                    result.measured is not None):
+                    result.measured is not None) and self._on_control(claim):
                 result.control = evaluate(claim, self.control)
             if self.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
                 planted = FIXTURE_EXPECTED[claim.id]
@@ -120,7 +122,8 @@ class Reproduction:
             # the processes share the cores until the control is done
             share = max(1, threads // 2)
             pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"))
-            pending = pool.submit(_evaluate_each, todo, self.control, share)
+            pending = pool.submit(_evaluate_each, [c for c in todo if self._on_control(c)],
+                                  self.control, share)
             trainers = [c for c in todo if _trains_its_own(c)]
             if trainers:
                 light = replace(self.ctx, model=None, memo={}, data_files={})
@@ -160,6 +163,9 @@ class Reproduction:
                     result.control = control[result.claim.id]
         return self.results()
 
+    def _on_control(self, claim: Claim) -> bool:
+        return not self.control_only or any(p in claim.id for p in self.control_only)
+
     def unexpected(self) -> list[ClaimResult]:
         """Results that show the harness itself is wrong: on the fixtures, a verdict other
         than the planted answer, a FAIL where none is planted, or no measurement where one
@@ -174,6 +180,7 @@ class Reproduction:
 
     def write(self) -> Path:
         elapsed = time.perf_counter() - self._started
-        return write_report(self.results(), provenance(self.ctx, elapsed, self.control,
-                                                       self._commit),
-                            self.ctx.out_dir, self.sources)
+        record = provenance(self.ctx, elapsed, self.control, self._commit)
+        if self.control is not None:
+            record["control_claims"] = list(self.control_only) or "all"
+        return write_report(self.results(), record, self.ctx.out_dir, self.sources)
