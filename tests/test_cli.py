@@ -105,3 +105,15 @@ def test_skipped_claims_keep_their_rows(tmp_path):
     rows = {r["id"]: r for r in json.loads((tmp_path / "results.json").read_text())["claims"]}
     skipped = rows["radford2017.sst.one_dominant_unit"]
     assert skipped["verdict"] == "NOT RUN" and "--skip one_dominant" in skipped["reason"]
+
+
+def test_control_only_runs_the_control_where_asked(tmp_path):
+    assert main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path), "--quiet",
+                 "--only", "radford2017.sst.full", "radford2017.sst.one_dominant",
+                 "--control", "random:32", "--control-only", "one_dominant"]) == 0
+    payload = json.loads((tmp_path / "results.json").read_text())
+    rows = {r["id"]: r for r in payload["claims"]}
+    assert rows["radford2017.sst.one_dominant_unit"]["control"] is not None
+    assert rows["radford2017.sst.full_features"]["control"] is None
+    assert payload["provenance"]["control_claims"] == ["one_dominant"]
+    assert "only; '-' elsewhere" in (tmp_path / "REPORT.md").read_text()
