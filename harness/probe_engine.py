@@ -108,25 +108,38 @@ class BatchedL1LogReg:
         self.coef_, self.intercept_ = W[:, :d], W[:, d]
         return self
 
-    def fit_subsets(self, X, y, C, columns) -> BatchedL1LogReg:
+    def fit_subsets(self, X, y, C, columns, chunk: int = 64) -> BatchedL1LogReg:
         """Fit problem k on the columns ``columns[k]`` only (random-subset classifiers).
 
         columns : int ndarray of shape (n_problems, n_columns). Each problem reads just its own
-        columns, so 1000 problems of 100 columns cost 100 columns' work each.
+        columns, so 1000 problems of 100 columns cost 100 columns' work each; ``chunk``
+        problems are solved together.
         Sets ``coef_`` (n_problems, n_columns) in the order of ``columns``, and the rest.
         """
         dev, dt = self.device, self.dtype
-        X = torch.as_tensor(np.asarray(X), dtype=dt, device=dev)
-        idx = torch.as_tensor(np.asarray(columns), dtype=torch.long, device=dev)
-        k, m = idx.shape
-        columns_first = X.T.contiguous()  # (d, n): a problem's columns are rows to gather
-        Xs = torch.ones(k, m + 1, X.shape[0], dtype=dt, device=dev)  # the bias row last
-        Xs[:, :m] = columns_first[idx]
+        columns = np.asarray(columns)
+        # (d, n): a problem's columns are rows to gather
+        columns_first = torch.as_tensor(np.asarray(X).T, dtype=dt, device=dev).contiguous()
         t = torch.as_tensor(np.asarray(y) > 0, dtype=dt, device=dev)
-        W = self._newton(Xs, t, self._C(C, k)).cpu().numpy()
+        Cs = self._C(C, len(columns))
+        k_all, m = columns.shape
+        W, objective, iterations = [], [], 0
+        for start in range(0, k_all, chunk):
+            idx = torch.as_tensor(columns[start:start + chunk], dtype=torch.long, device=dev)
+            Xs = torch.ones(len(idx), m + 1, columns_first.shape[1], dtype=dt, device=dev)
+            Xs[:, :m] = columns_first[idx]  # the bias row last
+            W.append(self._newton(Xs, t, Cs[start:start + chunk]).cpu().numpy())
+            objective.append(self.objective_)
+            iterations = max(iterations, self.n_iter_)
+        W = np.concatenate(W)
         self.coef_, self.intercept_ = W[:, :m], W[:, m]
-        self.columns_ = np.asarray(columns)
+        self.objective_, self.n_iter_ = np.concatenate(objective), iterations
+        self.columns_ = columns
         return self
+
+    def _C(self, C, k):
+        return torch.as_tensor(np.broadcast_to(np.asarray(C, dtype=np.float64), (k,)).copy(),
+                               dtype=self.dtype, device=self.device)[:, None]  # (k, 1)
 
     def _newton(self, Xs, t, Ct, max_outer: int = 100, sweeps: int = 10) -> torch.Tensor:
         """Proximal Newton (as newGLMNET, liblinear's own L1 solver, does it) on problems of
@@ -169,7 +182,7 @@ class BatchedL1LogReg:
                     Hd.addcmul_((new - V[:, j])[:, None], H[:, j])
                     V[:, j] = new
                 moved = (V - before).abs().amax(1)
-                if bool((moved <= 1e-12 * (1 + V.abs().amax(1))).all()):
+                if bool((moved <= 1e-8 * (1 + V.abs().amax(1))).all()):
                     break
             direction = V - W
             # sufficient decrease of the composite objective along the direction
@@ -193,10 +206,6 @@ class BatchedL1LogReg:
                 break
         self.objective_ = value.cpu().numpy()
         return W
-
-    def _C(self, C, k):
-        return torch.as_tensor(np.broadcast_to(np.asarray(C, dtype=np.float64), (k,)).copy(),
-                               dtype=self.dtype, device=self.device)[:, None]  # (k, 1)
 
     @staticmethod
     def _with_bias(X):

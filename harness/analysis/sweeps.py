@@ -62,13 +62,9 @@ def single_unit_sweep(X_train, y_train, X_dev, y_dev, X_test, y_test, device="cp
     columns = np.arange(d)[:, None]
     dev_scores, test_scores = [], []
     for C in C_GRID:
-        accuracies_dev, accuracies_test = [], []
-        for start in range(0, d, CHUNK):
-            fit = _engine(device).fit_subsets(X_train, y_train, C, columns[start:start + CHUNK])
-            accuracies_dev.append(fit.score(X_dev, y_dev))
-            accuracies_test.append(fit.score(X_test, y_test))
-        dev_scores.append(np.concatenate(accuracies_dev))
-        test_scores.append(np.concatenate(accuracies_test))
+        fit = _engine(device).fit_subsets(X_train, y_train, C, columns, chunk=CHUNK)
+        dev_scores.append(fit.score(X_dev, y_dev))
+        test_scores.append(fit.score(X_test, y_test))
     best = np.argmax(np.stack(dev_scores), axis=0)  # first best C per unit
     return {"accuracy": np.stack(test_scores)[best, np.arange(d)],
             "C": np.asarray(C_GRID)[best]}
@@ -104,9 +100,8 @@ def random_subsets(X_train, y_train, X_test, y_test, C, n_classifiers=1000, size
     rng = np.random.default_rng(seed)
     columns = np.stack([np.sort(rng.choice(d, size, replace=False))
                         for _ in range(n_classifiers)])
-    accuracy = np.concatenate([
-        _engine(device).fit_subsets(X_train, y_train, C, columns[s:s + CHUNK // 4])
-        .score(X_test, y_test) for s in range(0, n_classifiers, CHUNK // 4)])
+    accuracy = _engine(device).fit_subsets(X_train, y_train, C, columns, chunk=CHUNK // 4)\
+        .score(X_test, y_test)
     return {"accuracy": accuracy, "size": size, "columns": columns}
 
 
