@@ -16,6 +16,7 @@ from harness.analysis import EXPERIMENTS
 from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
+from harness.ner.tagger import TrainingDiverged
 from harness.report import write_report
 from harness.repro import (
     FIXTURE_EXPECTED,
@@ -39,7 +40,7 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
                        "models")
     try:
         measurement = EXPERIMENTS[claim.experiment](ctx, claim)
-    except (DatasetError, ModelFormatError) as exc:
+    except (DatasetError, ModelFormatError, TrainingDiverged) as exc:
         return not_run(claim, str(exc))
     return judge(claim, measurement, ctx.has_release, ctx.fixtures)
 

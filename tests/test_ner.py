@@ -24,6 +24,7 @@ from harness.ner.embeddings import find_glove, read_glove_text
 from harness.ner.tagger import (
     ANALYSIS_CONFIG,
     TaggerConfig,
+    TrainingDiverged,
     encode,
     entity_f1,
     predict,
@@ -307,3 +308,10 @@ def test_topk_overlap_counts():
     ranking = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [0, 1, 2, 3]])
     overlap = U.topk_overlap(ranking, k=2)
     assert overlap.tolist() == [[2, 0, 2], [0, 2, 0], [2, 0, 2]]
+
+
+def test_a_diverging_tagger_is_an_error_not_a_score(fixture_data):
+    splits, vectors = fixture_data
+    config = TaggerConfig(word="wordcnn", lr=1e6)
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False)

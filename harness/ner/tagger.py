@@ -243,6 +243,10 @@ def units_zeroed(model: Tagger, units: Sequence[int]) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- training
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being finite: the tagger cannot be scored."""
+
+
 @dataclass
 class TrainedTagger:
     model: Tagger
@@ -336,6 +340,13 @@ def _train(config, splits, vectors, epochs, seed, keep, progress, desc, device):
                            config.scheme).to(device)
             optimiser.zero_grad()
             loss = model.loss(batch)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise TrainingDiverged(
+                    f"{config.name} (seed {seed}) diverged: loss {loss.item()} at epoch "
+                    f"{epoch + 1}, batch {start // config.batch_size + 1}, with SGD lr "
+                    f"{config.lr}, losses summed over the batch and no gradient clipping "
+                    "(NCRF++'s settings)")
             loss.backward()
             optimiser.step()
             bar.update(len(batch.lengths))
