@@ -159,28 +159,33 @@ def extract_features(
     """
     states = parse_states(states)
     encoded = [preprocess_openai(t) for t in texts]
-    n = len(encoded)
-    if n == 0:
-        return {k: np.zeros((0, model.n_units), dtype=np.float32) for k in states}
-    lengths = np.array([len(b) for b in encoded])
-    batches = _batches(lengths, batch_size)
-    cache = None
+    key = None
     if cache_dir is not None:
         if model.sha256 is None:
             raise ValueError("model has no sha256; load it with MLSTM.load/from_openai to cache")
-        key = hashlib.sha256(
-            "|".join(
-                [model.sha256, PREPROCESSING_VERSION, ",".join(STATE_KINDS),
-                 _texts_digest(encoded), str(batch_size)]
-            ).encode()
-        ).hexdigest()[:32]
-        cache = Path(cache_dir) / key
+        key = [model.sha256, PREPROCESSING_VERSION, ",".join(STATE_KINDS),
+               _texts_digest(encoded), str(batch_size)]
+    return _summarise(model, encoded, states, batch_size, device, cache_dir, key, progress,
+                      desc)
+
+
+def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, progress, desc,
+               start=None) -> dict[str, np.ndarray]:
+    """Run byte sequences in length-sorted batches, each batch read from or written to the
+    cache folder named by ``key_parts``; ``start`` continues rows as in :func:`_run_batch`."""
+    n = len(seqs)
+    if n == 0:
+        return {k: np.zeros((0, model.n_units), dtype=np.float32) for k in states}
+    lengths = np.array([len(b) for b in seqs])
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / hashlib.sha256("|".join(key_parts).encode()).hexdigest()[:32]
         cache.mkdir(parents=True, exist_ok=True)
     result = {k: np.empty((n, model.n_units), dtype=np.float32) for k in states}
     tables = None
     bar = tqdm(total=int(lengths.sum()), unit="B", unit_scale=True, desc=desc, disable=not progress)
     started, computed = time.perf_counter(), 0
-    for number, rows in enumerate(batches):
+    for number, rows in enumerate(_batches(lengths, batch_size)):
         path = cache / f"batch_{number:06d}.npz" if cache else None
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as stored:
@@ -188,7 +193,10 @@ def extract_features(
         else:
             if tables is None:
                 tables = _prepare(model, device)
-            summary, _ = _run_batch(model, tables, [encoded[i] for i in rows], device)
+            begin = None if start is None else {k: np.ascontiguousarray(v[rows])
+                                                 for k, v in start.items()}
+            summary, _ = _run_batch(model, tables, [seqs[i] for i in rows], device,
+                                    start=begin)
             computed += int(lengths[rows].sum())
             if path is not None:
                 _save_npz_atomic(path, summary)
@@ -219,42 +227,18 @@ def continue_features(
     Running text + suffix from zero gives the same numbers up to float rounding: the cell
     carries everything, and the pooled summaries are combined by length.
     """
-    n = len(suffixes)
-    lengths = np.array([len(b) for b in suffixes])
-    if n == 0:
-        return {k: np.zeros((0, model.n_units), dtype=np.float32) for k in STATE_KINDS}
-    if lengths.min() == 0:
+    if any(len(b) == 0 for b in suffixes):
         raise ValueError("every suffix needs at least one byte")
-    cache = None
+    start = {k: start[k] for k in (*STATE_KINDS, "n_bytes")}
+    key = None
     if cache_dir is not None:
         digest = hashlib.sha256()
-        for k in (*STATE_KINDS, "n_bytes"):
-            digest.update(np.ascontiguousarray(start[k]).tobytes())
-        key = hashlib.sha256("|".join([model.sha256, "continue", digest.hexdigest(),
-                                       _texts_digest(suffixes), str(batch_size)]).encode())
-        cache = Path(cache_dir) / key.hexdigest()[:32]
-        cache.mkdir(parents=True, exist_ok=True)
-    result = {k: np.empty((n, model.n_units), dtype=np.float32) for k in STATE_KINDS}
-    tables = None
-    bar = tqdm(total=int(lengths.sum()), unit="B", unit_scale=True, desc=desc,
-               disable=not progress)
-    for number, rows in enumerate(_batches(lengths, batch_size)):
-        path = cache / f"batch_{number:06d}.npz" if cache else None
-        if path is not None and path.is_file():
-            with np.load(path, allow_pickle=False) as stored:
-                summary = {k: stored[k] for k in STATE_KINDS}
-        else:
-            tables = tables or _prepare(model, device)
-            begin = {k: np.ascontiguousarray(start[k][rows]) for k in (*STATE_KINDS, "n_bytes")}
-            summary, _ = _run_batch(model, tables, [suffixes[i] for i in rows], device,
-                                    start=begin)
-            if path is not None:
-                _save_npz_atomic(path, summary)
-        for k in STATE_KINDS:
-            result[k][rows] = summary[k]
-        bar.update(int(lengths[rows].sum()))
-    bar.close()
-    return result
+        for value in start.values():
+            digest.update(np.ascontiguousarray(value).tobytes())
+        key = [model.sha256, "continue", digest.hexdigest(), _texts_digest(suffixes),
+               str(batch_size)]
+    return _summarise(model, list(suffixes), STATE_KINDS, batch_size, device, cache_dir, key,
+                      progress, desc, start=start)
 
 
 def extract_states(model: MLSTM, texts: Sequence[str], states="final_c", **kwargs) -> np.ndarray:
