@@ -87,10 +87,11 @@ def plot_histogram(values, marker, path: Path, title: str, marker_label: str) ->
     _save(fig, path)
 
 
-def _figure(size):
+def _figure(size, *grid, **kwargs):
     # Figure objects, not pyplot: no global state, so a model and its control can draw at once.
+    # ``grid`` and ``kwargs`` go to ``Figure.subplots`` (one axes by default).
     fig = Figure(figsize=size)
-    return fig, fig.subplots()
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _save(fig, path: Path) -> None:

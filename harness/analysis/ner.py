@@ -72,7 +72,8 @@ def _analysis_models(ctx) -> list[dict]:
         W = trained.model.hidden2tag.weight.detach().cpu().numpy().astype(np.float64)
         b = trained.model.hidden2tag.bias.detach().cpu().numpy().astype(np.float64)
         gold = np.array([tags.index(t) for s in test for t in s.tags])
-        pred = U.predictions(H, W, b)
+        pred = U.predictions(H, W, b)  # the softmax tagger's own decoding
+        ends = np.cumsum([len(s.tokens) for s in test])[:-1]
         sens = U.sensitivity(H, W, pred)
         ranking = U.importance(sens)
         models.append({
@@ -80,7 +81,7 @@ def _analysis_models(ctx) -> list[dict]:
             "accuracy": U.per_tag_accuracy(gold, pred, len(tags)),
             "curves": U.ablation_curves(H, W, b, gold, ranking),
             "corr": U.tag_correlation(sens),
-            "f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
+            "f1": entity_f1(test, [[tags[i] for i in row] for row in np.split(pred, ends)]),
             "summary": trained.summary(),
         })
     ctx.memo["ner_analysis"] = models
@@ -127,9 +128,8 @@ def _plot_sensitivity(ctx, models) -> str:
 def _plot_correlations(ctx, models) -> str:
     cols = min(len(models), 5)
     rows = -(-len(models) // cols)
-    fig, _ = _figure((3 * cols, 3 * rows))
-    fig.clear()
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig, axes = _figure((3 * cols, 3 * rows), rows, cols, squeeze=False)
+    axes = axes.ravel()
     for ax, m in zip(axes, models, strict=False):
         _heatmap(ax, m["corr"], m["tags"], m["tags"], f"seed {m['seed']}")
     for ax in axes[len(models):]:
@@ -141,9 +141,8 @@ def _plot_correlations(ctx, models) -> str:
 
 def _plot_ablation(ctx, m) -> str:
     tags, curves = m["tags"], m["curves"]
-    fig, _ = _figure((11, 9))
-    fig.clear()
-    axes = fig.subplots(3, 3, sharex=True, sharey=True).ravel()
+    fig, axes = _figure((11, 9), 3, 3, sharex=True, sharey=True)
+    axes = axes.ravel()
     ks = np.arange(curves.shape[1])
     for target, ax in enumerate(axes[:len(tags)]):
         for j, tag in enumerate(tags):
@@ -171,9 +170,7 @@ def _plot_square(ctx, matrix, tags, title, name, centre=True) -> str:
 
 def _plot_matching(ctx, models, cols) -> str:
     a, b = models[0], models[1]
-    fig, _ = _figure((7, 6))
-    fig.clear()
-    left, right = fig.subplots(1, 2, sharey=True)
+    fig, (left, right) = _figure((7, 6), 1, 2, sharey=True)
     _heatmap(left, a["sens"], a["tags"], None, f"seed {a['seed']}")
     _heatmap(right, b["sens"][cols], b["tags"], None,
              f"seed {b['seed']}, units matched to seed {a['seed']}")

@@ -308,10 +308,8 @@ def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vector
                  desc: str = "", device: str = "cpu", threads: int = 1) -> TrainedTagger:
     """Train on ``splits['train']``; ``keep='best_dev'`` keeps the epoch of best dev F1 (NCRF++),
     ``'last'`` the last epoch (the analysis model)."""
-    if device == "cpu":
-        with cpu_threads(threads):
-            return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
-    return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
+    with cpu_threads(threads) if device == "cpu" else contextlib.nullcontext():
+        return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
 
 
 def _train(config, splits, vectors, epochs, seed, keep, progress, desc, device):

@@ -81,10 +81,8 @@ def selectivity(curves: np.ndarray, target: int, k: int) -> tuple[float, np.ndar
 def tag_correlation(sens: np.ndarray) -> np.ndarray:
     """(n_tags, n_tags) Pearson correlation of the tags' sensitivity vectors over units; a tag
     with no variation (never predicted) correlates 0 with every other."""
-    X = np.nan_to_num(sens) - np.nan_to_num(sens).mean(0)
-    norm = np.linalg.norm(X, axis=0)
-    X = np.divide(X, norm, out=np.zeros_like(X), where=norm > 0)
-    return X.T @ X
+    columns = np.nan_to_num(sens).T
+    return _row_correlation(columns, columns)
 
 
 def _pairs(tags: Sequence[str]):
