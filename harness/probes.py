@@ -8,10 +8,15 @@ random_state 42 + 9, and report test accuracy, C and the number of non-zero weig
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
@@ -22,6 +27,63 @@ SEED = 42
 def _l1_logreg(c: float, seed: int) -> LogisticRegression:
     # scikit-learn >= 1.8 asks for L1 through l1_ratio; liblinear is the released solver.
     return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed)
+
+
+class FitCache:
+    """liblinear fits kept on disk, so that a run stopped part of the way and run again
+    refits nothing it has already fitted.
+
+    A fit is keyed by everything that decides it: the solver and its settings, the
+    scikit-learn version, C, the random state, and the bytes of X (with dtype and shape) and y.
+    Each entry is an ``.npz`` of plain arrays (read without pickle), written to a temporary
+    file and renamed into place, so a killed run never leaves half an entry behind; an entry
+    that cannot be read is fitted again. ``hits`` and ``misses`` count this process's lookups.
+    """
+
+    VERSION = "liblinear-l1-v1"
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.hits = self.misses = 0
+
+    def key(self, X: np.ndarray, y: np.ndarray, c: float, seed: int) -> str:
+        digest = hashlib.sha256(f"{self.VERSION}|{sklearn.__version__}|{c!r}|{seed}".encode())
+        for a in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
+            digest.update(f"|{a.dtype.str}{a.shape}|".encode())
+            digest.update(a.data)
+        return digest.hexdigest()
+
+    def fit(self, X, y, c: float, seed: int) -> LogisticRegression:
+        path = self.root / f"{self.key(X, y, c, seed)}.npz"
+        model = _l1_logreg(c, seed)
+        try:
+            with np.load(path, allow_pickle=False) as entry:
+                for name in ("coef_", "intercept_", "classes_", "n_iter_"):
+                    setattr(model, name, entry[name])
+            model.n_features_in_ = X.shape[1]
+            self.hits += 1
+            return model
+        except (OSError, KeyError, ValueError):
+            pass  # not there yet, or unreadable: fit it
+        model.fit(X, y)
+        self.misses += 1
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, coef_=model.coef_, intercept_=model.intercept_,
+                         classes_=model.classes_, n_iter_=model.n_iter_)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return model
+
+
+def _fit(c: float, seed: int, X, y, cache: FitCache | None) -> LogisticRegression:
+    if cache is None:
+        return _l1_logreg(c, seed).fit(X, y)
+    return cache.fit(X, y, c, seed)
 
 
 def _accuracy(model, X, y) -> float:
@@ -35,6 +97,7 @@ class L1Probe:
     ----------
     c_grid : the regularisation strengths tried, in order (the first best on dev wins)
     seed : base random_state; fit i of the grid uses ``seed + i``, the refit ``seed + len(grid)``
+    cache : a :class:`FitCache` that keeps each liblinear fit on disk (None: fit every time)
 
     Attributes
     ----------
@@ -47,9 +110,10 @@ class L1Probe:
     sentiment_unit_sign_ : +1 or -1, the sign of that weight (0 when there is none)
     """
 
-    def __init__(self, c_grid=C_GRID, seed: int = SEED):
+    def __init__(self, c_grid=C_GRID, seed: int = SEED, cache: FitCache | None = None):
         self.c_grid = c_grid
         self.seed = seed
+        self.cache = cache
 
     def fit(self, X_train, y_train, X_dev, y_dev) -> L1Probe:
         """Select C on dev, then refit on train only.
@@ -61,11 +125,11 @@ class L1Probe:
             raise ValueError(f"the probe needs two classes in train, got {np.unique(y_train)}")
         scores = []
         for i, c in enumerate(self.c_grid):
-            fitted = _l1_logreg(c, self.seed + i).fit(X_train, y_train)
+            fitted = _fit(c, self.seed + i, X_train, y_train, self.cache)
             scores.append(_accuracy(fitted, X_dev, y_dev))
         self.dev_accuracies_ = scores
         self.C_ = float(self.c_grid[int(np.argmax(scores))])  # argmax takes the first best
-        self.model_ = _l1_logreg(self.C_, self.seed + len(self.c_grid)).fit(X_train, y_train)
+        self.model_ = _fit(self.C_, self.seed + len(self.c_grid), X_train, y_train, self.cache)
         self.coef_ = self.model_.coef_.ravel()
         self.n_nonzero_ = int(np.count_nonzero(self.coef_))
         if self.n_nonzero_ == 0:
@@ -117,13 +181,14 @@ class ProbeResult:
         return asdict(self)
 
 
-def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResult, L1Probe]:
+def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
+              cache: FitCache | None = None) -> tuple[ProbeResult, L1Probe]:
     """The full protocol: all units, the sentiment unit alone, its column zeroed, zero-shot.
 
     X_* : ndarray of shape (n_*, n_units). The unit-only and deleted classifiers repeat the
     protocol (grid, dev selection, refit) on one column and on the zeroed matrix.
     """
-    probe = L1Probe().fit(X_train, y_train, X_dev, y_dev)
+    probe = L1Probe(cache=cache).fit(X_train, y_train, X_dev, y_dev)
     common = dict(test_accuracy=probe.score(X_test, y_test), C=probe.C_, n_nonzero=probe.n_nonzero_,
                   n_train=len(y_train), n_dev=len(y_dev), n_test=len(y_test),
                   dev_accuracies=probe.dev_accuracies_)
@@ -135,14 +200,14 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test) -> tuple[ProbeResu
                            sentiment_unit_deleted_C=nan, zero_shot_accuracy=nan,
                            second_weight_ratio=nan, **common), probe
     unit = probe.sentiment_unit_
-    alone = L1Probe().fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
+    alone = L1Probe(cache=cache).fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
 
     def zeroed(X):
         X = X.copy()
         X[:, unit] = 0.0
         return X
 
-    deleted = L1Probe().fit(zeroed(X_train), y_train, zeroed(X_dev), y_dev)
+    deleted = L1Probe(cache=cache).fit(zeroed(X_train), y_train, zeroed(X_dev), y_dev)
     weights = np.sort(np.abs(probe.coef_))[::-1]
     ratio = float(weights[0] / weights[1]) if len(weights) > 1 and weights[1] > 0 else float("inf")
     result = ProbeResult(

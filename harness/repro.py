@@ -23,6 +23,7 @@ from harness.features import (
 )
 from harness.models.mlstm import MLSTM, is_openai_release
 from harness.models.planted import planted_mlstm
+from harness.probes import FitCache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_DATA = REPO_ROOT / "fixtures" / "data"
@@ -168,6 +169,16 @@ class RunContext:
             progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
             ner=self.ner, is_control=True,
         )
+
+    @property
+    def fit_cache(self) -> FitCache | None:
+        """liblinear fits kept beside the feature cache (none when features are not cached)."""
+        if self.cache_dir is None:
+            return None
+        key = ("fit_cache",)
+        if key not in self.memo:
+            self.memo[key] = FitCache(Path(self.cache_dir) / "l1-fits")
+        return self.memo[key]
 
     def figure_path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from sklearn.linear_model import LogisticRegression
 
 from harness.probes import (
     C_GRID,
+    FitCache,
     L1Probe,
     cross_validation_folds,
     run_probe,
@@ -45,6 +46,44 @@ def test_protocol_matches_a_plain_liblinear_loop():
     assert probe.C_ == best
     ref = LogisticRegression(C=best, l1_ratio=1.0, solver="liblinear", random_state=51)
     np.testing.assert_allclose(probe.coef_, ref.fit(X[:200], y[:200]).coef_.ravel())
+
+
+def test_cached_fits_equal_fresh_ones_and_skip_liblinear(tmp_path, monkeypatch):
+    X, y = planted_data(300, seed=3)
+    X = X.astype(np.float32)  # the features' dtype
+    split = (X[:200], y[:200], X[200:250], y[200:250], X[250:], y[250:])
+    fresh, fresh_probe = run_probe(*split)
+    cache = FitCache(tmp_path)
+    first, _ = run_probe(*split, cache=cache)
+    assert cache.hits == 0 and cache.misses > 0
+    assert len(list(tmp_path.glob("*.npz"))) == cache.misses
+    assert not list(tmp_path.glob("*.tmp"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("liblinear ran although every fit is cached")
+
+    monkeypatch.setattr(LogisticRegression, "fit", refuse)
+    again = FitCache(tmp_path)
+    second, probe = run_probe(*split, cache=again)
+    assert again.misses == 0 and again.hits == cache.misses
+    assert fresh.to_dict() == first.to_dict() == second.to_dict()
+    np.testing.assert_array_equal(probe.predict(X[250:]), fresh_probe.predict(X[250:]))
+
+
+def test_fit_cache_keys_on_the_data_and_refits_a_broken_entry(tmp_path):
+    X, y = planted_data(200, seed=4)
+    cache = FitCache(tmp_path)
+    keys = {cache.key(X, y, 0.5, 42), cache.key(X.astype(np.float32), y, 0.5, 42),
+            cache.key(X, y, 0.25, 42), cache.key(X, y, 0.5, 43), cache.key(X, 1 - y, 0.5, 42)}
+    changed = X.copy()
+    changed[7, 3] += 1e-9
+    keys.add(cache.key(changed, y, 0.5, 42))
+    assert len(keys) == 6
+    model = cache.fit(X, y, 0.5, 42)
+    (tmp_path / f"{cache.key(X, y, 0.5, 42)}.npz").write_bytes(b"not an npz")
+    again = cache.fit(X, y, 0.5, 42)
+    assert cache.misses == 2 and cache.hits == 0
+    np.testing.assert_array_equal(again.coef_, model.coef_)
 
 
 def test_zero_shot_uses_the_sign():

@@ -39,7 +39,8 @@ def run_dataset_probe(ctx, name: str) -> dict:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
         folds = []
         for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED):
-            fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test])
+            fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test],
+                                cache=ctx.fit_cache)
             folds.append(fold)
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
@@ -61,7 +62,8 @@ def run_dataset_probe(ctx, name: str) -> dict:
             protocol = f"dev = stratified {DEV_SHARE:.0%} of train (seed {SEED}), refit on the rest"
         X_test = _final_c(ctx, name, "test")
         y_test = splits["test"].labels
-        result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test)
+        result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
+                                  cache=ctx.fit_cache)
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_
