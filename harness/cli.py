@@ -75,7 +75,8 @@ def cmd_probe(args) -> int:
     from harness.repro import make_context
 
     ctx = make_context(profile="probe", model_spec=args.model, data_dir=args.data_dir,
-                       out_dir=args.figures, device=args.device, cache_dir=args.cache_dir)
+                       out_dir=args.figures, device=args.device, cache_dir=args.cache_dir,
+                       jobs=args.jobs)
     if not args.figures:
         ctx.out_dir = None
     if args.data:
@@ -108,7 +109,8 @@ def cmd_reproduce(args) -> int:
                              ("glove", args.glove)) if v is not None}
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
-                       progress=not args.quiet, batch_size=args.batch_size, ner=ner)
+                       progress=not args.quiet, batch_size=args.batch_size, ner=ner,
+                       jobs=args.jobs)
     claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
@@ -257,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cache-dir", help="feature cache (default: $NEURON_REPRO_CACHE or "
                        "~/.cache/neuron-repro/features)")
 
+    def jobs(p):
+        p.add_argument("--jobs", type=int, default=1, help="processes for the folds of a "
+                       "cross-validation, fitted at once (-1: one per core; default 1)")
+
     p = sub.add_parser("features", help="extract mLSTM states of texts to a .npy file")
     p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")
     p.add_argument("--input", required=True, help=".jsonl (text), .csv (sentence|text) or .txt")
@@ -276,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root (default: $NEURON_REPRO_DATA or the user cache)")
     p.add_argument("--json", required=True)
     p.add_argument("--figures", help="folder for the weight and unit figures (default: none)")
+    jobs(p)
     common(p)
     p.set_defaults(func=cmd_probe)
 
@@ -295,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--batch-size", type=int, default=128,
                    help="texts extracted together (larger suits small models)")
+    jobs(p)
     common(p)
     p.add_argument("--ner-seeds", type=int, help="seeds of the NER analysis tagger (default 5)")
     p.add_argument("--ner-epochs", type=int, help="epochs of the NER analysis tagger (default "

@@ -9,6 +9,7 @@ and classifies another dataset by the sign of that unit alone.
 from __future__ import annotations
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
 
@@ -29,6 +30,10 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
     return ctx.states(name, split)["final_c"]
 
 
+def _fold(X, y, train, dev, test, cache):
+    return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+
+
 def run_dataset_probe(ctx, name: str) -> dict:
     """The protocol on one dataset, memoised in ``ctx``; returns the report's numbers."""
     key = ("probe", name)
@@ -37,11 +42,10 @@ def run_dataset_probe(ctx, name: str) -> dict:
     ds = ctx.dataset(name)
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
-        folds = []
-        for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED):
-            fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test],
-                                cache=ctx.fit_cache)
-            folds.append(fold)
+        # the folds are independent: with --jobs N they run in N processes
+        folds = Parallel(n_jobs=ctx.jobs)(
+            delayed(_fold)(X, y, train, dev, test, ctx.fit_cache)
+            for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED))
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]
