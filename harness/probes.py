@@ -40,7 +40,7 @@ class FitCache:
     that cannot be read is fitted again. ``hits`` and ``misses`` count this process's lookups.
     """
 
-    VERSION = "liblinear-l1-v1"
+    VERSION = "liblinear-l1-v1"  # change it whenever _l1_logreg's settings change
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
