@@ -46,6 +46,9 @@ class FitCache:
         self.root = Path(root)
         self.hits = self.misses = 0
 
+    def stats(self) -> dict:
+        return {"fitted": self.misses, "read_from_cache": self.hits}
+
     def key(self, X: np.ndarray, y: np.ndarray, c: float, seed: int) -> str:
         digest = hashlib.sha256(f"{self.VERSION}|{sklearn.__version__}|{c!r}|{seed}".encode())
         for a in (np.ascontiguousarray(X), np.ascontiguousarray(y)):

@@ -181,6 +181,11 @@ class RunContext:
             self.memo[key] = FitCache(Path(self.cache_dir) / "l1-fits")
         return self.memo[key]
 
+    def cache_stats(self) -> dict:
+        """What this process fitted and what it read back from the fit cache."""
+        cache = self.memo.get(("fit_cache",))
+        return {"liblinear_fits": cache.stats()} if cache is not None else {}
+
     def figure_path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         return self.out_dir / name

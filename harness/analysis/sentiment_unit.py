@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from harness.claims import Claim, Measurement
 from harness.probes import (
     SEED,
+    FitCache,
     cross_validation_folds,
     run_probe,
     summarise_folds,
@@ -31,7 +32,11 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
 
 
 def _fold(X, y, train, dev, test, cache):
-    return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+    """One fold of the protocol; returns its result and the cache with this call's counts."""
+    if cache is not None:
+        cache = FitCache(cache.root)
+    result = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+    return result, cache
 
 
 def run_dataset_probe(ctx, name: str) -> dict:
@@ -43,9 +48,14 @@ def run_dataset_probe(ctx, name: str) -> dict:
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
         # the folds are independent: with --jobs N they run in N processes
-        folds = Parallel(n_jobs=ctx.jobs)(
+        done = Parallel(n_jobs=ctx.jobs)(
             delayed(_fold)(X, y, train, dev, test, ctx.fit_cache)
             for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED))
+        folds = [fold for fold, _ in done]
+        if ctx.fit_cache is not None:  # count what each fold did, in whichever process
+            for _, cache in done:
+                ctx.fit_cache.hits += cache.hits
+                ctx.fit_cache.misses += cache.misses
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]
