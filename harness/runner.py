@@ -27,6 +27,7 @@ from harness.repro import (
 )
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
+SKIPPED = "skipped in this run"  # how the reason of a claim left out with --skip begins
 
 
 def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
@@ -96,7 +97,7 @@ class Reproduction:
             skipped = [p for p in self.skip if p in claim.id]
             if skipped:
                 self._results[claim.id] = not_run(
-                    claim, f"skipped in this run (--skip {skipped[0]}); run it without --skip")
+                    claim, f"{SKIPPED} (--skip {skipped[0]}); run it without --skip")
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (
