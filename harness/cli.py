@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def cmd_probe(args) -> int:
     from harness.repro import make_context
 
     ctx = make_context(profile="probe", model_spec=args.model, data_dir=args.data_dir,
-                       out_dir=args.figures, device=args.device, cache_dir=args.cache_dir)
+                       out_dir=args.figures, device=args.device, cache_dir=args.cache_dir,
+                       jobs=args.jobs)
     if not args.figures:
         ctx.out_dir = None
     if args.data:
@@ -108,7 +110,8 @@ def cmd_reproduce(args) -> int:
                              ("glove", args.glove)) if v is not None}
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
-                       progress=not args.quiet, batch_size=args.batch_size, ner=ner)
+                       progress=not args.quiet, batch_size=args.batch_size, ner=ner,
+                       jobs=args.jobs)
     claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
@@ -200,36 +203,53 @@ def cmd_model_card(args) -> int:
 README_START, README_END = "<!-- claim-table:start -->", "<!-- claim-table:end -->"
 
 
-def claim_table(report: str | None) -> str:
-    """The registry as a Markdown table; with a report's results.json, its measurements too."""
+def claim_table(reports: Sequence[str] | None) -> str:
+    """The registry as a Markdown table; with reports' results.json, their measurements too.
+
+    Each claim's row comes from the first report that ran it (not skipped with ``--skip``);
+    with several reports a column says which.
+    """
     from tabulate import tabulate
 
     from claims import REGISTRY
     from harness.report import format_value
+    from harness.runner import SKIPPED
 
-    if report is None:
+    if not reports:
         rows = [[f"`{c.id}`", c.kind, c.published, str(c.tolerance or c.threshold),
                  "yes" if c.experiment else "not yet"] for c in REGISTRY]
         return tabulate(rows, headers=["claim", "kind", "published", "tolerance / threshold",
                                        "experiment"], tablefmt="github")
-    path = Path(report)
-    payload = json.loads(path.read_text())
-    by_id = {row["id"]: row for row in payload["claims"]}
+    paths = [Path(r) for r in reports]
+    payloads = [json.loads(p.read_text()) for p in paths]
+    by_id = [{row["id"]: row for row in payload["claims"]} for payload in payloads]
     rows = []
     for c in REGISTRY:
-        row = by_id.get(c.id, {})
+        found = [(i, table[c.id]) for i, table in enumerate(by_id) if c.id in table]
+        ran = [(i, row) for i, row in found if not row.get("reason", "").startswith(SKIPPED)]
+        source, row = (ran or found or [(None, {})])[0]
         ctl = row.get("control") or {}
         rows.append([f"`{c.id}`", c.kind, c.published,
                      format_value(row.get("measured"), row.get("details")),
                      format_value(ctl.get("measured")) if ctl else "-",
                      row.get("tolerance") or row.get("threshold") or "-",
-                     row.get("verdict", "not in report")])
-    model = (payload["provenance"].get("model") or {}).get("spec")
-    head = (f"From `{path.as_posix()}` (model `{model}`, commit "
-            f"`{payload['provenance']['git_commit']}`).\n\n")
-    return head + tabulate(rows, headers=["claim", "kind", "published", "measured", "control",
-                                          "tolerance / threshold", "verdict"],
-                           tablefmt="github")
+                     row.get("verdict", "not in report")]
+                    + ([source + 1 if source is not None else "-"] if len(paths) > 1 else []))
+
+    def described(path, payload):
+        model = (payload["provenance"].get("model") or {}).get("spec")
+        return (f"`{path.as_posix()}` (model `{model}`, commit "
+                f"`{payload['provenance']['git_commit']}`)")
+
+    if len(paths) == 1:
+        head = f"From {described(paths[0], payloads[0])}.\n\n"
+    else:
+        head = "From the first of these reports that ran each claim (column *report*):\n\n" + \
+            "".join(f"{i}. {described(p, q)}\n" for i, (p, q) in
+                    enumerate(zip(paths, payloads, strict=True), 1)) + "\n"
+    headers = ["claim", "kind", "published", "measured", "control", "tolerance / threshold",
+               "verdict"] + (["report"] if len(paths) > 1 else [])
+    return head + tabulate(rows, headers=headers, tablefmt="github")
 
 
 def cmd_claims(args) -> int:
@@ -257,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cache-dir", help="feature cache (default: $NEURON_REPRO_CACHE or "
                        "~/.cache/neuron-repro/features)")
 
+    def jobs(p):
+        p.add_argument("--jobs", type=int, default=1, help="processes for the folds of a "
+                       "cross-validation, fitted at once (-1: one per core; default 1)")
+
     p = sub.add_parser("features", help="extract mLSTM states of texts to a .npy file")
     p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")
     p.add_argument("--input", required=True, help=".jsonl (text), .csv (sentence|text) or .txt")
@@ -276,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data root (default: $NEURON_REPRO_DATA or the user cache)")
     p.add_argument("--json", required=True)
     p.add_argument("--figures", help="folder for the weight and unit figures (default: none)")
+    jobs(p)
     common(p)
     p.set_defaults(func=cmd_probe)
 
@@ -295,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--batch-size", type=int, default=128,
                    help="texts extracted together (larger suits small models)")
+    jobs(p)
     common(p)
     p.add_argument("--ner-seeds", type=int, help="seeds of the NER analysis tagger (default 5)")
     p.add_argument("--ner-epochs", type=int, help="epochs of the NER analysis tagger (default "
@@ -337,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_model_card)
 
     p = sub.add_parser("claims", help="list every registered claim (with a report's results)")
-    p.add_argument("--report", help="a results.json whose measurements and verdicts to show")
+    p.add_argument("--report", nargs="+", help="results.json files whose measurements and "
+                   "verdicts to show (a claim's row from the first that ran it)")
     p.add_argument("--readme", help="write the table into this file between its claim-table "
                    "markers instead of printing it")
     p.set_defaults(func=cmd_claims)

@@ -40,11 +40,14 @@ class FitCache:
     that cannot be read is fitted again. ``hits`` and ``misses`` count this process's lookups.
     """
 
-    VERSION = "liblinear-l1-v1"
+    VERSION = "liblinear-l1-v1"  # change it whenever _l1_logreg's settings change
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.hits = self.misses = 0
+
+    def stats(self) -> dict:
+        return {"fitted": self.misses, "read_from_cache": self.hits}
 
     def key(self, X: np.ndarray, y: np.ndarray, c: float, seed: int) -> str:
         digest = hashlib.sha256(f"{self.VERSION}|{sklearn.__version__}|{c!r}|{seed}".encode())

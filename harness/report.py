@@ -145,6 +145,12 @@ HEADERS = ["claim", "kind", "statement", "published", "measured", "tolerance / t
            "verdict", "reason"]
 
 
+def _cache_lines(cache: dict) -> list[str]:
+    parts = [f"{who}: {fits['fitted']} fitted, {fits['read_from_cache']} read from the cache"
+             for who, stats in cache.items() if (fits := stats.get("liblinear_fits"))]
+    return [f"- liblinear fits ({'; '.join(parts)})"] if parts else []
+
+
 def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict) -> str:
     fixtures = provenance.get("fixtures")
     model = provenance.get("model") or {}
@@ -166,6 +172,7 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         f"- data root: `{provenance['data_root']}`",
         f"- device: {provenance['device']}; commit `{provenance['git_commit']}`; "
         f"wall time {provenance['wall_seconds']} s",
+        *_cache_lines(provenance.get("cache") or {}),
         "",
     ]
     if fixtures:

@@ -123,6 +123,7 @@ class RunContext:
     data_files: dict = field(default_factory=dict)
     ner: NerSettings = field(default_factory=NerSettings)
     is_control: bool = False
+    jobs: int = 1  # processes for independent liblinear fits (the folds of a cross-validation)
     _release: bool | None = None
 
     @property
@@ -167,7 +168,7 @@ class RunContext:
             data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
             device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
             progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
-            ner=self.ner, is_control=True,
+            ner=self.ner, is_control=True, jobs=self.jobs,
         )
 
     @property
@@ -179,6 +180,11 @@ class RunContext:
         if key not in self.memo:
             self.memo[key] = FitCache(Path(self.cache_dir) / "l1-fits")
         return self.memo[key]
+
+    def cache_stats(self) -> dict:
+        """What this process fitted and what it read back from the fit cache."""
+        cache = self.memo.get(("fit_cache",))
+        return {"liblinear_fits": cache.stats()} if cache is not None else {}
 
     def figure_path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -195,6 +201,7 @@ def make_context(
     progress: bool = True,
     batch_size: int = 128,
     ner: dict | None = None,
+    jobs: int = 1,
 ) -> RunContext:
     """Find what the run can use; with no model and no data anywhere, use the fixtures.
 
@@ -229,6 +236,7 @@ def make_context(
         progress=progress,
         batch_size=batch_size,
         ner=replace(FIXTURE_NER if fixtures else NerSettings(), **(ner or {})),
+        jobs=jobs,
     )
 
 

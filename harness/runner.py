@@ -27,6 +27,7 @@ from harness.repro import (
 )
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")
+SKIPPED = "skipped in this run"  # how the reason of a claim left out with --skip begins
 
 
 def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
@@ -47,8 +48,8 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
 
 def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None = None,
                    where: str = "the control") -> tuple[dict[str, ClaimResult], dict, list]:
-    """Evaluate claims in a worker process; returns the results, the data files read and the
-    errors (each recorded as NOT RUN so the report is still written)."""
+    """Evaluate claims in a worker process; returns the results, the data files read, the
+    errors (each recorded as NOT RUN so the report is still written) and the cache counts."""
     if threads:
         torch.set_num_threads(threads)
     out, errors = {}, []
@@ -58,7 +59,7 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None
         except Exception as exc:  # noqa: BLE001 - reported by the main process
             errors.append(f"{claim.id} ({where}): {exc!r}\n{traceback.format_exc()}")
             out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}")
-    return out, ctx.data_files, errors
+    return out, ctx.data_files, errors, ctx.cache_stats()
 
 
 def _trains_its_own(claim: Claim) -> bool:
@@ -89,13 +90,14 @@ class Reproduction:
         self._results: dict[str, ClaimResult] = {}
         self._started = time.perf_counter()
         self._commit = git_commit()  # the code that runs, whatever changes during the run
+        self._control_cache: dict = {}
 
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
             skipped = [p for p in self.skip if p in claim.id]
             if skipped:
                 self._results[claim.id] = not_run(
-                    claim, f"skipped in this run (--skip {skipped[0]}); run it without --skip")
+                    claim, f"{SKIPPED} (--skip {skipped[0]}); run it without --skip")
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (
@@ -147,7 +149,7 @@ class Reproduction:
                 on_result(result)
         torch.set_num_threads(threads)
         if own is not None:
-            results, files, errors = own.result()
+            results, files, errors, _ = own.result()
             self.ctx.data_files.update(files)
             self.errors += errors
             for claim in self.claims:
@@ -156,7 +158,7 @@ class Reproduction:
                     if on_result:
                         on_result(results[claim.id])
         if pending is not None:
-            control, _, errors = pending.result()
+            control, _, errors, self._control_cache = pending.result()
             self.errors += errors
             self._control_elsewhere = False
             for result in self._results.values():
@@ -182,6 +184,8 @@ class Reproduction:
     def write(self) -> Path:
         elapsed = time.perf_counter() - self._started
         record = provenance(self.ctx, elapsed, self.control, self._commit)
+        record["cache"] = {"model": self.ctx.cache_stats()}
         if self.control is not None:
             record["control_claims"] = list(self.control_only) or "all"
+            record["cache"]["control"] = self._control_cache or self.control.cache_stats()
         return write_report(self.results(), record, self.ctx.out_dir, self.sources)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.cli import main, read_texts
+from harness.cli import claim_table, main, read_texts
 from harness.repro import FIXTURE_DATA
 from tests.helpers import write_openai_weights
 
@@ -97,6 +97,22 @@ def test_claims_table_into_readme(tmp_path):
     assert "\nold\n" not in text and text.startswith("intro\n") and text.endswith("end\n")
     row = next(line for line in text.splitlines() if "sst.one_dominant_unit" in line)
     assert "PASS" in row and "inf" in row
+
+
+def test_claims_table_takes_each_row_from_the_first_report_that_ran_it(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["reproduce", "--profile", "fixtures", "--out", str(first), "--quiet",
+                 "--only", "radford2017.sst", "--skip", "one_dominant"]) == 0
+    assert main(["reproduce", "--profile", "fixtures", "--out", str(second), "--quiet",
+                 "--only", "one_dominant", "zero_shot"]) == 0
+    table = claim_table([str(first / "results.json"), str(second / "results.json")])
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| `")}
+    assert rows["`radford2017.sst.one_dominant_unit`"][-2:] == ["PASS", "2"]
+    assert rows["`radford2017.sst.full_features`"][-1] == "1"
+    assert rows["`chada2017.yelp.zero_shot`"][-1] == "2"
+    assert rows["`donnelly2019.random100`"][-2:] == ["not in report", "-"]
+    assert "1. `" in table and "2. `" in table
 
 
 def test_skipped_claims_keep_their_rows(tmp_path):

@@ -18,6 +18,7 @@ from harness.data.conll import (
     load_conll,
     read_conll,
 )
+from harness.ner import tagger as tagger_module
 from harness.ner import units as U
 from harness.ner.crf import CRF
 from harness.ner.embeddings import find_glove, read_glove_text
@@ -315,3 +316,57 @@ def test_a_diverging_tagger_is_an_error_not_a_score(fixture_data):
     config = TaggerConfig(word="wordcnn", lr=1e6)
     with pytest.raises(TrainingDiverged, match="diverged"):
         train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False)
+
+
+def test_a_cached_tagger_is_the_trained_one_and_skips_training(fixture_data, tmp_path,
+                                                                monkeypatch):
+    splits, vectors = fixture_data
+    config = TaggerConfig(char="charcnn", crf=True)
+    fresh = train_tagger(config, splits, vectors, epochs=2, seed=1, progress=False)
+    first = train_tagger(config, splits, vectors, epochs=2, seed=1, progress=False,
+                         cache_dir=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob("*.tmp"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("trained again although the tagger is cached")
+
+    monkeypatch.setattr(tagger_module, "_train", refuse)
+    again = train_tagger(config, splits, vectors, epochs=2, seed=1, progress=False,
+                         cache_dir=tmp_path)
+    assert again.from_cache and not first.from_cache
+    for a, b, c in zip(fresh.model.state_dict().values(), first.model.state_dict().values(),
+                       again.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b) and torch.equal(b, c)
+    assert again.dev_f1 == fresh.dev_f1 and again.best_epoch == fresh.best_epoch
+    assert predict(again.model, again.vocab, splits["test"]) == \
+        predict(fresh.model, fresh.vocab, splits["test"])
+    # another schedule is another tagger
+    with pytest.raises(AssertionError, match="trained again"):
+        train_tagger(config, splits, vectors, epochs=3, seed=1, progress=False,
+                     cache_dir=tmp_path)
+
+
+def test_a_cached_divergence_is_raised_again(fixture_data, tmp_path, monkeypatch):
+    splits, vectors = fixture_data
+    config = TaggerConfig(word="wordcnn", lr=1e6)
+    with pytest.raises(TrainingDiverged) as first:
+        train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False,
+                     cache_dir=tmp_path)
+    monkeypatch.setattr(tagger_module, "_train", None)  # any training would fail differently
+    with pytest.raises(TrainingDiverged) as again:
+        train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False,
+                     cache_dir=tmp_path)
+    assert str(again.value) == str(first.value)
+
+
+def test_an_unreadable_cache_entry_is_trained_again(fixture_data, tmp_path):
+    splits, vectors = fixture_data
+    first = train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=1, seed=2, progress=False,
+                         cache_dir=tmp_path)
+    (entry,) = tmp_path.iterdir()
+    (entry / "model.safetensors").write_bytes(b"broken")
+    again = train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=1, seed=2, progress=False,
+                         cache_dir=tmp_path)
+    assert not again.from_cache
+    for p, q in zip(first.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(p, q)

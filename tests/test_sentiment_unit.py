@@ -36,6 +36,20 @@ def test_cross_validation_runs_ten_folds(ctx):
     assert sum(f["n_test"] for f in out["folds"]) == 60
 
 
+def test_folds_in_parallel_processes_give_the_same_numbers(ctx, tmp_path):
+    serial = run_dataset_probe(ctx, "mr")
+    counts = []
+    for _ in range(2):  # the second run reads every fit the first one made
+        parallel = make_context(profile="fixtures", out_dir=tmp_path, progress=False, jobs=2)
+        parallel.cache_dir = tmp_path / "cache"
+        out = run_dataset_probe(parallel, "mr")
+        assert out["folds"] == serial["folds"]
+        counts.append(parallel.cache_stats()["liblinear_fits"])
+    total = counts[0]["fitted"] + counts[0]["read_from_cache"]
+    assert counts[0]["fitted"] > 0 and total >= 10 * 2 * 10  # all units and deleted, per fold
+    assert counts[1] == {"fitted": 0, "read_from_cache": total}
+
+
 def test_zero_shot_on_yelp_counts_the_mislabelled_texts(ctx):
     measurement = zero_shot_experiment(ctx, get_claim("chada2017.yelp.zero_shot"))
     # 4 of the 64 fixture reviews carry the wrong emoticon: exactly those are missed

@@ -9,12 +9,14 @@ and classifies another dataset by the sign of that unit alone.
 from __future__ import annotations
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
 
 from harness.claims import Claim, Measurement
 from harness.probes import (
     SEED,
+    FitCache,
     cross_validation_folds,
     run_probe,
     summarise_folds,
@@ -29,6 +31,14 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
     return ctx.states(name, split)["final_c"]
 
 
+def _fold(X, y, train, dev, test, cache):
+    """One fold of the protocol; returns its result and the cache with this call's counts."""
+    if cache is not None:
+        cache = FitCache(cache.root)
+    result = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+    return result, cache
+
+
 def run_dataset_probe(ctx, name: str) -> dict:
     """The protocol on one dataset, memoised in ``ctx``; returns the report's numbers."""
     key = ("probe", name)
@@ -37,11 +47,15 @@ def run_dataset_probe(ctx, name: str) -> dict:
     ds = ctx.dataset(name)
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
-        folds = []
-        for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED):
-            fold, _ = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test],
-                                cache=ctx.fit_cache)
-            folds.append(fold)
+        # the folds are independent: with --jobs N they run in N processes
+        done = Parallel(n_jobs=ctx.jobs)(
+            delayed(_fold)(X, y, train, dev, test, ctx.fit_cache)
+            for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED))
+        folds = [fold for fold, _ in done]
+        if ctx.fit_cache is not None:  # count what each fold did, in whichever process
+            for _, cache in done:
+                ctx.fit_cache.hits += cache.hits
+                ctx.fit_cache.misses += cache.misses
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]

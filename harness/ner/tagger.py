@@ -10,13 +10,21 @@ normalised to 0, and the model of the best dev F1 kept.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from seqeval.metrics import f1_score
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -259,13 +267,15 @@ class TrainedTagger:
     train_seconds: float
     sentences_per_second: float
     embedding_coverage: float
+    from_cache: bool = False  # read from the tagger cache; the times are those of its training
 
     def summary(self) -> dict:
         return {"config": asdict(self.config), "seed": self.seed, "epochs": self.epochs,
                 "best_epoch": self.best_epoch, "dev_f1_per_epoch": self.dev_f1,
                 "train_seconds": round(self.train_seconds, 1),
                 "train_sentences_per_second": round(self.sentences_per_second, 1),
-                "glove_coverage_of_vocabulary": round(self.embedding_coverage, 4)}
+                "glove_coverage_of_vocabulary": round(self.embedding_coverage, 4),
+                "from_cache": self.from_cache}
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -305,21 +315,102 @@ def entity_f1(gold: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> f
 
 def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vectors: WordVectors,
                  epochs: int, seed: int, keep: str = "best_dev", progress: bool = True,
-                 desc: str = "", device: str = "cpu", threads: int = 1) -> TrainedTagger:
+                 desc: str = "", device: str = "cpu", threads: int = 1,
+                 cache_dir: str | os.PathLike | None = None) -> TrainedTagger:
     """Train on ``splits['train']``; ``keep='best_dev'`` keeps the epoch of best dev F1 (NCRF++),
-    ``'last'`` the last epoch (the analysis model)."""
-    with cpu_threads(threads) if device == "cpu" else contextlib.nullcontext():
-        return _train(config, splits, vectors, epochs, seed, keep, progress, desc, device)
+    ``'last'`` the last epoch (the analysis model).
 
-
-def _train(config, splits, vectors, epochs, seed, keep, progress, desc, device):
+    ``cache_dir`` keeps the trained tagger (or the divergence) keyed by everything that decides
+    it (see :func:`tagger_cache_key`); a second call with the same inputs reads it back.
+    """
     if keep not in ("best_dev", "last"):
         raise ValueError(f"keep must be 'best_dev' or 'last', not {keep!r}")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     vocab = Vocab([s for split in splits.values() for s in split], tag_set(config.scheme))
     matrix, coverage = vocab.embedding_matrix(vectors, seed)
-    model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), vectors.dim)
+    entry = None
+    if cache_dir is not None:
+        key = tagger_cache_key(config, splits, matrix, epochs, seed, keep, device, threads)
+        entry = Path(cache_dir) / key
+        cached = _read_cached(entry, config, vocab, vectors.dim, device)
+        if cached is not None:
+            return cached
+    try:
+        with cpu_threads(threads) if device == "cpu" else contextlib.nullcontext():
+            trained = _train(config, splits, vocab, matrix, coverage, epochs, seed, keep,
+                             progress, desc, device)
+    except TrainingDiverged as exc:
+        if entry is not None:
+            _write_entry(entry, {"diverged": str(exc)}, None)
+        raise
+    if entry is not None:
+        record = {k: v for k, v in trained.summary().items() if k != "config"}
+        _write_entry(entry, {**record, "words": vocab.words, "tags": vocab.tags},
+                     trained.model.state_dict())
+    return trained
+
+
+def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
+                     matrix: np.ndarray, epochs: int, seed: int, keep: str, device: str,
+                     threads: int) -> str:
+    """What decides a trained tagger: its configuration and schedule, the sentences, the
+    initial word vectors, the device, the torch version and this module's code (with the CRF's)."""
+    digest = hashlib.sha256(json.dumps(
+        {"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
+         "device": torch.device(device).type, "threads": threads, "torch": torch.__version__},
+        sort_keys=True).encode())
+    for module in (__file__, Path(__file__).with_name("crf.py")):
+        digest.update(Path(module).read_bytes())
+    for name in sorted(splits):
+        digest.update(name.encode())
+        for sentence in splits[name]:
+            digest.update(json.dumps([sentence.tokens, sentence.tags]).encode())
+    digest.update(np.ascontiguousarray(matrix).data)
+    return digest.hexdigest()[:32]
+
+
+def _read_cached(entry: Path, config, vocab, dim, device) -> TrainedTagger | None:
+    """The cached tagger, None when there is none (or it cannot be read); a cached divergence
+    is raised again."""
+    try:
+        record = json.loads((entry / "trained.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if "diverged" in record:
+        raise TrainingDiverged(record["diverged"])
+    try:
+        if record["words"] != vocab.words or record["tags"] != vocab.tags:
+            return None
+        model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), dim)
+        model.load_state_dict(load_file(entry / "model.safetensors"))
+    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError):
+        return None
+    model.to(device).eval()
+    return TrainedTagger(model, vocab, config, record["seed"], record["epochs"],
+                         record["best_epoch"], record["dev_f1_per_epoch"],
+                         record["train_seconds"], record["train_sentences_per_second"],
+                         record["glove_coverage_of_vocabulary"], from_cache=True)
+
+
+def _write_entry(entry: Path, record: dict, state: dict | None) -> None:
+    """Write the entry in a temporary folder and rename it into place: never half an entry."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=entry.parent, suffix=".tmp"))
+    try:
+        if state is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                      tmp / "model.safetensors")
+        (tmp / "trained.json").write_text(json.dumps(record))
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _train(config, splits, vocab, matrix, coverage, epochs, seed, keep, progress, desc, device):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), matrix.shape[1])
     model.word_embedding.weight.data.copy_(torch.from_numpy(matrix))
     model.to(device)
     train = splits["train"]
