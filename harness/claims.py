@@ -183,7 +183,8 @@ def judge(claim: Claim, measurement: Measurement, has_release: bool,
     result = ClaimResult(claim, NOT_RUN, value, details=measurement.details,
                          figures=measurement.figures)
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        result.reason = "the experiment produced no value"
+        why = (measurement.details or {}).get("why")
+        result.reason = "the experiment produced no value" + (f": {why}" if why else "")
         return result
     if claim.kind == "shape":
         ok = claim.threshold.holds(value)

@@ -103,6 +103,8 @@ def test_shape_claim_uses_its_threshold():
     assert judge(claim, Measurement(2.0), False).verdict == PASS
     assert judge(claim, Measurement(1.99), False).verdict == FAIL
     assert judge(claim, Measurement(float("nan")), False).verdict == NOT_RUN
+    no_unit = judge(claim, Measurement(float("nan"), {"why": "the probe kept no weight"}), False)
+    assert no_unit.verdict == NOT_RUN and no_unit.reason.endswith(": the probe kept no weight")
 
 
 def test_claim_files_hold_only_data():

@@ -65,3 +65,16 @@ def test_table3_params_reach_the_experiment(ctx):
                             "repeats": 10}
     measurement = donnelly.table3_experiment(ctx, claim)
     assert measurement.value == 100.0 and measurement.details["repeats"] == 10
+
+
+def test_table1_says_why_when_the_probe_kept_no_unit(tmp_path):
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    # a probe whose chosen C zeroed every weight, as the protocol can choose
+    empty = {"test_accuracy": 50.3, "C": 2.0**-8, "n_nonzero": 0, "sentiment_unit": None,
+             "sentiment_unit_accuracy": float("nan"),
+             "sentiment_unit_deleted_accuracy": float("nan"), "test_errors": np.array([])}
+    ctx.memo[("donnelly_probe", "mr", "final")] = (empty, None)
+    deleted = donnelly.table1_experiment(ctx, get_claim("donnelly2019.table1.sn_deleted.mr"))
+    assert np.isnan(deleted.value) and "kept no weight" in deleted.details["why"]
+    everything = donnelly.table1_experiment(ctx, get_claim("donnelly2019.table1.all.mr"))
+    assert everything.value == 50.3 and "why" not in everything.details

@@ -154,7 +154,11 @@ def _public(out: dict) -> dict:
 
 def table1_experiment(ctx, claim: Claim) -> Measurement:
     out, _ = table_probe(ctx, claim.params["dataset"], "final")
-    return Measurement(out[TABLE1_FIELDS[claim.params["what"]]], _public(out))
+    details = _public(out)
+    if out["sentiment_unit"] is None and claim.params["what"] != "all":
+        details["why"] = (f"at the C chosen on dev ({out['C']:g}) the probe kept no weight, so "
+                          "there is no sentiment unit to delete or to keep alone")
+    return Measurement(out[TABLE1_FIELDS[claim.params["what"]]], details)
 
 
 def table2_experiment(ctx, claim: Claim) -> Measurement:
