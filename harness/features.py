@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from harness.io import atomic_write
+from harness.io import save_npz
 from harness.models.mlstm import MLSTM
 
 PREPROCESSING_VERSION = "openai/1"
@@ -199,7 +199,7 @@ def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, pr
                                     start=begin)
             computed += int(lengths[rows].sum())
             if path is not None:
-                _save_npz_atomic(path, summary)
+                save_npz(path, summary)
         for k in states:
             result[k][rows] = summary[k]
         bar.update(int(lengths[rows].sum()))
@@ -268,7 +268,3 @@ def trace_units(
             out[row] = trace
     return out
 
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_write(path, ".npz.tmp") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)

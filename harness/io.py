@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -28,3 +30,9 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Plain arrays (no pickled objects) to ``.npz``, whole or not at all."""
+    with atomic_write(path, ".npz.tmp") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)

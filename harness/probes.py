@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+
+from harness.io import save_npz
 
 C_GRID = tuple(2.0**k for k in range(-8, 1))
 SEED = 42
@@ -70,17 +71,14 @@ class FitCache:
             pass  # not there yet, or unreadable: fit it
         model.fit(X, y)
         self.misses += 1
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, coef_=model.coef_, intercept_=model.intercept_,
-                         classes_=model.classes_, n_iter_=model.n_iter_)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_npz(path, {name: getattr(model, name)
+                        for name in ("coef_", "intercept_", "classes_", "n_iter_")})
         return model
+
+    def add(self, other: FitCache) -> None:
+        """Count the lookups another copy made (in a worker process) as this one's."""
+        self.hits += other.hits
+        self.misses += other.misses
 
 
 def _fit(c: float, seed: int, X, y, cache: FitCache | None) -> LogisticRegression:

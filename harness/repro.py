@@ -171,14 +171,18 @@ class RunContext:
             ner=self.ner, is_control=True, jobs=self.jobs,
         )
 
+    def cache_folder(self, name: str) -> Path | None:
+        """A cache kept beside the feature cache (none when features are not cached)."""
+        return None if self.cache_dir is None else Path(self.cache_dir) / name
+
     @property
     def fit_cache(self) -> FitCache | None:
-        """liblinear fits kept beside the feature cache (none when features are not cached)."""
+        """liblinear fits, in ``cache_folder('l1-fits')``."""
         if self.cache_dir is None:
             return None
         key = ("fit_cache",)
         if key not in self.memo:
-            self.memo[key] = FitCache(Path(self.cache_dir) / "l1-fits")
+            self.memo[key] = FitCache(self.cache_folder("l1-fits"))
         return self.memo[key]
 
     def cache_stats(self) -> dict:

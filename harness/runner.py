@@ -47,7 +47,8 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
 
 
 def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None = None,
-                   where: str = "the control") -> tuple[dict[str, ClaimResult], dict, list]:
+                   where: str = "the control"
+                   ) -> tuple[dict[str, ClaimResult], dict, list, dict]:
     """Evaluate claims in a worker process; returns the results, the data files read, the
     errors (each recorded as NOT RUN so the report is still written) and the cache counts."""
     if threads:

@@ -8,7 +8,6 @@ shared by every claim that reads them. The analyses read the test split (eng.tes
 from __future__ import annotations
 
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 
@@ -27,11 +26,6 @@ from harness.ner.tagger import (
 from harness.report import _figure, _save
 
 SHUFFLE_SEED = 0
-
-
-def _tagger_cache(ctx) -> Path | None:
-    """Trained taggers are kept beside the feature cache (none when it is off)."""
-    return None if ctx.cache_dir is None else Path(ctx.cache_dir) / "taggers"
 
 
 def _data(ctx):
@@ -53,7 +47,7 @@ def _baseline(ctx, char: str, word: str) -> dict:
         trained = train_tagger(config, conll.splits, vectors, epochs=ctx.ner.baseline_epochs,
                                seed=ctx.ner.baseline_seed, keep="best_dev",
                                progress=ctx.progress, desc=f"NER {config.name}",
-                               device=ctx.device, cache_dir=_tagger_cache(ctx))
+                               device=ctx.device, cache_dir=ctx.cache_folder("taggers"))
         test = conll.splits["test"]
         ctx.memo[key] = {"test_f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
                          "embedding": vectors.source, **trained.summary()}
@@ -72,7 +66,7 @@ def _analysis_models(ctx) -> list[dict]:
         trained = train_tagger(ANALYSIS_CONFIG, conll.splits, vectors,
                                epochs=ctx.ner.analysis_epochs, seed=seed, keep="last",
                                progress=ctx.progress, desc=f"NER analysis seed {seed}",
-                               device=ctx.device, cache_dir=_tagger_cache(ctx))
+                               device=ctx.device, cache_dir=ctx.cache_folder("taggers"))
         tags = trained.vocab.tags
         H = unit_activations(trained.model, trained.vocab, test)
         W = trained.model.hidden2tag.weight.detach().cpu().numpy().astype(np.float64)

@@ -54,8 +54,7 @@ def run_dataset_probe(ctx, name: str) -> dict:
         folds = [fold for fold, _ in done]
         if ctx.fit_cache is not None:  # count what each fold did, in whichever process
             for _, cache in done:
-                ctx.fit_cache.hits += cache.hits
-                ctx.fit_cache.misses += cache.misses
+                ctx.fit_cache.add(cache)
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]

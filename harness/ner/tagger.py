@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +29,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tqdm.auto import tqdm
 
 from harness.data.conll import BIO_TAGS, Sentence, bio_to_bioes, bioes_to_bio
+from harness.io import atomic_write
 from harness.ner.crf import CRF
 from harness.ner.embeddings import WordVectors
 
@@ -392,19 +391,13 @@ def _read_cached(entry: Path, config, vocab, dim, device) -> TrainedTagger | Non
 
 
 def _write_entry(entry: Path, record: dict, state: dict | None) -> None:
-    """Write the entry in a temporary folder and rename it into place: never half an entry."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=entry.parent, suffix=".tmp"))
-    try:
-        if state is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
-                      tmp / "model.safetensors")
-        (tmp / "trained.json").write_text(json.dumps(record))
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """The weights first, then ``trained.json``, each whole or not at all: an entry is read
+    only once its record is there."""
+    if state is not None:
+        with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+    with atomic_write(entry / "trained.json") as tmp:
+        tmp.write_text(json.dumps(record))
 
 
 def _train(config, splits, vocab, matrix, coverage, epochs, seed, keep, progress, desc, device):
