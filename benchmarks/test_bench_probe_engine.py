@@ -7,7 +7,7 @@ label), since no 4096-unit model can be run here in a benchmark's time; pass rea
 
 The loop is timed on a sample of its fits and extrapolated (said in the output). Targets on
 CPU: the 4096 deletion refits at least 50x faster than the loop; the 1000 random-100 fits no
-slower than the loop.
+slower than the loop. With ``--gpu`` the engine runs on CUDA too, against the same loop.
 """
 
 import os
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from harness.analysis.sweeps import deletion_sweep, random_subsets
+from harness.analysis.sweeps import deletion_sweep, full_fit, random_subsets
 from harness.probe_engine import liblinear_objective
 
 C = 2.0**-4
@@ -48,18 +48,49 @@ def features():
     return sst_shaped()
 
 
-def test_bench_deletion_sweep(benchmark, features):
-    X_train, y_train, X_test, y_test = features
-    d = X_train.shape[1]
+@pytest.fixture(scope="module")
+def deletion_loop(features):
+    """The scikit-learn loop on the first SAMPLE deletions: its fits and extrapolated time."""
+    X_train, y_train = features[:2]
     start = time.perf_counter()
     sample = []
     for unit in range(SAMPLE):
         X = X_train.copy()
         X[:, unit] = 0.0
         sample.append(_liblinear(X, y_train))
-    loop_seconds = (time.perf_counter() - start) / SAMPLE * d
+    return sample, (time.perf_counter() - start) / SAMPLE * X_train.shape[1]
+
+
+@pytest.fixture(scope="module")
+def random_loop(features):
+    """The scikit-learn loop on SAMPLE * 5 random-100 problems, extrapolated to 1000."""
+    X_train, y_train = features[:2]
+    rng = np.random.default_rng(1)
+    start = time.perf_counter()
+    for _ in range(SAMPLE * 5):
+        cols = rng.choice(X_train.shape[1], 100, replace=False)
+        _liblinear(X_train[:, cols], y_train)
+    return (time.perf_counter() - start) / (SAMPLE * 5) * 1000
+
+
+# The loop is scikit-learn on the CPU either way; the engine runs on the device named.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+def _warm_up(device, X, y):
+    """CUDA's context and kernels are made on first use: not part of the sweep's time."""
+    if device != "cpu":
+        full_fit(X[:64], y[:64], C, device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bench_deletion_sweep(benchmark, features, deletion_loop, device):
+    X_train, y_train, X_test, y_test = features
+    d = X_train.shape[1]
+    sample, loop_seconds = deletion_loop
+    _warm_up(device, X_train, y_train)
     sweep = benchmark.pedantic(deletion_sweep, args=(X_train, y_train, X_test, y_test, C),
-                               rounds=1, iterations=1)
+                               kwargs={"device": device}, rounds=1, iterations=1)
     engine_seconds = benchmark.stats.stats.min
     # agreement with liblinear on the sampled deletions
     worst_objective, worst_accuracy = float("-inf"), 0.0
@@ -71,31 +102,30 @@ def test_bench_deletion_sweep(benchmark, features):
                                                  - 100 * ref.score(X_test, y_test)))
         worst_objective = max(worst_objective, (sweep["objective"][unit] - ref_obj) / ref_obj)
     speedup = loop_seconds / engine_seconds
-    benchmark.extra_info.update(loop_seconds_extrapolated=loop_seconds, speedup=speedup,
-                                refits=sweep["n_refits"], worst_accuracy_gap=worst_accuracy,
+    benchmark.extra_info.update(device=device, loop_seconds_extrapolated=loop_seconds,
+                                speedup=speedup, refits=sweep["n_refits"],
+                                worst_accuracy_gap=worst_accuracy,
                                 worst_relative_objective_gap=worst_objective)
-    print(f"\ndeletion sweep, {d} units: loop {loop_seconds:,.0f} s (extrapolated from "
-          f"{SAMPLE} fits), engine {engine_seconds:,.1f} s ({sweep['n_refits']} refits, the "
-          f"rest exact); speedup {speedup:,.0f}x (target 50x); against liblinear on the "
+    print(f"\ndeletion sweep on {device}, {d} units: loop {loop_seconds:,.0f} s (extrapolated "
+          f"from {SAMPLE} fits), engine {engine_seconds:,.1f} s ({sweep['n_refits']} refits, "
+          f"the rest exact); speedup {speedup:,.0f}x (target 50x); against liblinear on the "
           f"sample: worst test-accuracy gap {worst_accuracy:.2f} points, objective "
           f"{worst_objective:+.1e} relative (negative: lower than liblinear's)")
     assert speedup >= 50
 
 
-def test_bench_random100(benchmark, features):
+@pytest.mark.parametrize("device", DEVICES)
+def test_bench_random100(benchmark, features, random_loop, device):
     X_train, y_train, X_test, y_test = features
-    rng = np.random.default_rng(1)
-    start = time.perf_counter()
-    for _ in range(SAMPLE * 5):
-        cols = rng.choice(X_train.shape[1], 100, replace=False)
-        _liblinear(X_train[:, cols], y_train)
-    loop_seconds = (time.perf_counter() - start) / (SAMPLE * 5) * 1000
+    loop_seconds = random_loop
+    _warm_up(device, X_train, y_train)
     out = benchmark.pedantic(random_subsets, args=(X_train, y_train, X_test, y_test, C),
-                             rounds=1, iterations=1)
+                             kwargs={"device": device}, rounds=1, iterations=1)
     engine_seconds = benchmark.stats.stats.min
     ratio = loop_seconds / engine_seconds
-    benchmark.extra_info.update(loop_seconds_extrapolated=loop_seconds, speedup=ratio)
-    print(f"\n1000 random-100 classifiers: loop {loop_seconds:,.0f} s (extrapolated from "
-          f"{SAMPLE * 5} fits), engine {engine_seconds:,.1f} s; speedup {ratio:.2f}x "
+    benchmark.extra_info.update(device=device, loop_seconds_extrapolated=loop_seconds,
+                                speedup=ratio)
+    print(f"\n1000 random-100 classifiers on {device}: loop {loop_seconds:,.0f} s (extrapolated "
+          f"from {SAMPLE * 5} fits), engine {engine_seconds:,.1f} s; speedup {ratio:.2f}x "
           f"(target 1x); mean accuracy {out['accuracy'].mean():.2f}")
     assert ratio >= 1.0
