@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "~/.cache/neuron-repro/features)")
 
     def jobs(p):
-        p.add_argument("--jobs", type=int, default=1, help="processes for the folds of a "
-                       "cross-validation, fitted at once (-1: one per core; default 1)")
+        p.add_argument("--jobs", type=int, default=1, help="processes for liblinear fits made "
+                       "at once: the folds of a cross-validation, else the C grid of a probe "
+                       "(-1: one per core; default 1)")
 
     p = sub.add_parser("features", help="extract mLSTM states of texts to a .npy file")
     p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")

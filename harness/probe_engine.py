@@ -108,12 +108,12 @@ class BatchedL1LogReg:
         self.coef_, self.intercept_ = W[:, :d], W[:, d]
         return self
 
-    def fit_subsets(self, X, y, C, columns, chunk: int = 64) -> BatchedL1LogReg:
+    def fit_subsets(self, X, y, C, columns, chunk: int | None = None) -> BatchedL1LogReg:
         """Fit problem k on the columns ``columns[k]`` only (random-subset classifiers).
 
         columns : int ndarray of shape (n_problems, n_columns). Each problem reads just its own
         columns, so 1000 problems of 100 columns cost 100 columns' work each; ``chunk``
-        problems are solved together.
+        problems are solved together (default: ``subset_chunk``).
         Sets ``coef_`` (n_problems, n_columns) in the order of ``columns``, and the rest.
         """
         dev, dt = self.device, self.dtype
@@ -123,6 +123,7 @@ class BatchedL1LogReg:
         t = torch.as_tensor(np.asarray(y) > 0, dtype=dt, device=dev)
         Cs = self._C(C, len(columns))
         k_all, m = columns.shape
+        chunk = chunk or self.subset_chunk(k_all, m + 1, columns_first.shape[1])
         W, objective, iterations = [], [], 0
         for start in range(0, k_all, chunk):
             idx = torch.as_tensor(columns[start:start + chunk], dtype=torch.long, device=dev)
@@ -136,6 +137,20 @@ class BatchedL1LogReg:
         self.objective_, self.n_iter_ = np.concatenate(objective), iterations
         self.columns_ = columns
         return self
+
+    def subset_chunk(self, k: int, p: int, n: int) -> int:
+        """Problems of ``p`` columns and ``n`` samples that ``fit_subsets`` solves together.
+
+        64 on the CPU. On CUDA every coordinate step is a few kernel launches however many
+        problems it updates, so as many as a quarter of the free memory holds (the columns in
+        the working precision, their float32 copy and the scaled copy the Hessian is formed
+        from).
+        """
+        if not str(self.device).startswith("cuda"):
+            return min(k, 64)
+        free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+        per_problem = p * n * (torch.finfo(self.dtype).bits // 8 + 8)
+        return int(max(1, min(k, free // 4 // per_problem)))
 
     def _C(self, C, k):
         return torch.as_tensor(np.broadcast_to(np.asarray(C, dtype=np.float64), (k,)).copy(),

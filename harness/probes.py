@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
@@ -75,6 +76,10 @@ class FitCache:
                         for name in ("coef_", "intercept_", "classes_", "n_iter_")})
         return model
 
+    def copy(self) -> FitCache:
+        """The same folder with counts of its own (for a worker process to fill)."""
+        return FitCache(self.root)
+
     def add(self, other: FitCache) -> None:
         """Count the lookups another copy made (in a worker process) as this one's."""
         self.hits += other.hits
@@ -85,6 +90,26 @@ def _fit(c: float, seed: int, X, y, cache: FitCache | None) -> LogisticRegressio
     if cache is None:
         return _l1_logreg(c, seed).fit(X, y)
     return cache.fit(X, y, c, seed)
+
+
+def _fit_in_worker(c, seed, X, y, cache):
+    """One fit in a worker process: the model, and the cache's counts made there."""
+    cache = cache.copy() if cache is not None else None
+    return _fit(c, seed, X, y, cache), cache
+
+
+def _fit_grid(tasks, X, y, cache: FitCache | None, n_jobs: int) -> list[LogisticRegression]:
+    """liblinear fits of ``(C, random_state)`` tasks on the same data, in ``n_jobs``
+    processes (each fit is single-threaded, so the grid's nine fits take as long as the
+    slowest one when there are cores for them all)."""
+    if n_jobs == 1 or len(tasks) == 1:
+        return [_fit(c, seed, X, y, cache) for c, seed in tasks]
+    done = Parallel(n_jobs=n_jobs)(delayed(_fit_in_worker)(c, seed, X, y, cache)
+                                   for c, seed in tasks)
+    for _, counts in done:
+        if cache is not None:
+            cache.add(counts)
+    return [model for model, _ in done]
 
 
 def _accuracy(model, X, y) -> float:
@@ -99,6 +124,7 @@ class L1Probe:
     c_grid : the regularisation strengths tried, in order (the first best on dev wins)
     seed : base random_state; fit i of the grid uses ``seed + i``, the refit ``seed + len(grid)``
     cache : a :class:`FitCache` that keeps each liblinear fit on disk (None: fit every time)
+    n_jobs : processes the grid's fits run in (the numbers do not depend on it)
 
     Attributes
     ----------
@@ -111,10 +137,12 @@ class L1Probe:
     sentiment_unit_sign_ : +1 or -1, the sign of that weight (0 when there is none)
     """
 
-    def __init__(self, c_grid=C_GRID, seed: int = SEED, cache: FitCache | None = None):
+    def __init__(self, c_grid=C_GRID, seed: int = SEED, cache: FitCache | None = None,
+                 n_jobs: int = 1):
         self.c_grid = c_grid
         self.seed = seed
         self.cache = cache
+        self.n_jobs = n_jobs
 
     def fit(self, X_train, y_train, X_dev, y_dev) -> L1Probe:
         """Select C on dev, then refit on train only.
@@ -124,10 +152,9 @@ class L1Probe:
         y_train, y_dev = np.asarray(y_train), np.asarray(y_dev)
         if len(np.unique(y_train)) != 2:
             raise ValueError(f"the probe needs two classes in train, got {np.unique(y_train)}")
-        scores = []
-        for i, c in enumerate(self.c_grid):
-            fitted = _fit(c, self.seed + i, X_train, y_train, self.cache)
-            scores.append(_accuracy(fitted, X_dev, y_dev))
+        tasks = [(c, self.seed + i) for i, c in enumerate(self.c_grid)]
+        fitted = _fit_grid(tasks, X_train, y_train, self.cache, self.n_jobs)
+        scores = [_accuracy(model, X_dev, y_dev) for model in fitted]
         self.dev_accuracies_ = scores
         self.C_ = float(self.c_grid[int(np.argmax(scores))])  # argmax takes the first best
         self.model_ = _fit(self.C_, self.seed + len(self.c_grid), X_train, y_train, self.cache)
@@ -182,14 +209,15 @@ class ProbeResult:
         return asdict(self)
 
 
-def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
-              cache: FitCache | None = None) -> tuple[ProbeResult, L1Probe]:
+def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | None = None,
+              n_jobs: int = 1) -> tuple[ProbeResult, L1Probe]:
     """The full protocol: all units, the sentiment unit alone, its column zeroed, zero-shot.
 
     X_* : ndarray of shape (n_*, n_units). The unit-only and deleted classifiers repeat the
-    protocol (grid, dev selection, refit) on one column and on the zeroed matrix.
+    protocol (grid, dev selection, refit) on one column and on the zeroed matrix. ``n_jobs``
+    processes fit each grid.
     """
-    probe = L1Probe(cache=cache).fit(X_train, y_train, X_dev, y_dev)
+    probe = L1Probe(cache=cache, n_jobs=n_jobs).fit(X_train, y_train, X_dev, y_dev)
     common = dict(test_accuracy=probe.score(X_test, y_test), C=probe.C_, n_nonzero=probe.n_nonzero_,
                   n_train=len(y_train), n_dev=len(y_dev), n_test=len(y_test),
                   dev_accuracies=probe.dev_accuracies_)
@@ -201,6 +229,7 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
                            sentiment_unit_deleted_C=nan, zero_shot_accuracy=nan,
                            second_weight_ratio=nan, **common), probe
     unit = probe.sentiment_unit_
+    # one column fits in moments: no processes for it
     alone = L1Probe(cache=cache).fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
 
     def zeroed(X):
@@ -208,7 +237,8 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
         X[:, unit] = 0.0
         return X
 
-    deleted = L1Probe(cache=cache).fit(zeroed(X_train), y_train, zeroed(X_dev), y_dev)
+    deleted = L1Probe(cache=cache, n_jobs=n_jobs).fit(zeroed(X_train), y_train, zeroed(X_dev),
+                                                      y_dev)
     weights = np.sort(np.abs(probe.coef_))[::-1]
     ratio = float(weights[0] / weights[1]) if len(weights) > 1 and weights[1] > 0 else float("inf")
     result = ProbeResult(

@@ -123,7 +123,7 @@ class RunContext:
     data_files: dict = field(default_factory=dict)
     ner: NerSettings = field(default_factory=NerSettings)
     is_control: bool = False
-    jobs: int = 1  # processes for independent liblinear fits (the folds of a cross-validation)
+    jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
     _release: bool | None = None
 
     @property

@@ -94,6 +94,19 @@ def test_subsets_equal_masks(device):
         (np.abs(by_mask.decision_function(X))[differ] < 1e-3).all()
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_subsets_do_not_depend_on_how_many_are_solved_together(device):
+    X, y = data(seed=7)
+    rng = np.random.default_rng(8)
+    columns = np.stack([rng.choice(X.shape[1], 10, replace=False) for _ in range(7)])
+    engine = BatchedL1LogReg(device=device)
+    assert engine.subset_chunk(7, 11, len(X)) >= 1
+    together = engine.fit_subsets(X, y, 0.2, columns)
+    in_threes = BatchedL1LogReg(device=device).fit_subsets(X, y, 0.2, columns, chunk=3)
+    np.testing.assert_allclose(in_threes.objective_, together.objective_,
+                               rtol=1e-6 if device == "cpu" else 1e-4)
+
+
 def test_working_set_grows_to_the_whole_problems_optimum(monkeypatch):
     import harness.probe_engine as engine_module
 

@@ -70,6 +70,22 @@ def test_cached_fits_equal_fresh_ones_and_skip_liblinear(tmp_path, monkeypatch):
     np.testing.assert_array_equal(probe.predict(X[250:]), fresh_probe.predict(X[250:]))
 
 
+def test_a_grid_fitted_in_parallel_processes_gives_the_same_probe(tmp_path):
+    X, y = planted_data(300, seed=5)
+    X[:, 11] += np.random.default_rng(6).normal(0, 1.5, 300)  # make C matter
+    split = (X[:200], y[:200], X[200:250], y[200:250], X[250:], y[250:])
+    serial, serial_probe = run_probe(*split)
+    counts = []
+    for _ in range(2):  # the second run reads back every fit the workers wrote
+        cache = FitCache(tmp_path)
+        parallel, probe = run_probe(*split, cache=cache, n_jobs=2)
+        assert parallel.to_dict() == serial.to_dict()
+        np.testing.assert_array_equal(probe.coef_, serial_probe.coef_)
+        counts.append(cache.stats())
+    assert counts[0]["fitted"] == 3 * (len(C_GRID) + 1) and counts[0]["read_from_cache"] == 0
+    assert counts[1] == {"fitted": 0, "read_from_cache": counts[0]["fitted"]}
+
+
 def test_fit_cache_keys_on_the_data_and_refits_a_broken_entry(tmp_path):
     X, y = planted_data(200, seed=4)
     cache = FitCache(tmp_path)

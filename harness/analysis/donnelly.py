@@ -123,10 +123,11 @@ def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
     (Xtr, ytr), (Xdv, ydv), (Xte, yte) = (split_features(ctx, name, s, kind)
                                           for s in ("train", "dev", "test"))
     if kind == "final":
-        result, probe = run_probe(Xtr, ytr, Xdv, ydv, Xte, yte, cache=ctx.fit_cache)
+        result, probe = run_probe(Xtr, ytr, Xdv, ydv, Xte, yte, cache=ctx.fit_cache,
+                                  n_jobs=ctx.jobs)
         out = result.to_dict()
     else:
-        probe = L1Probe(cache=ctx.fit_cache).fit(Xtr, ytr, Xdv, ydv)
+        probe = L1Probe(cache=ctx.fit_cache, n_jobs=ctx.jobs).fit(Xtr, ytr, Xdv, ydv)
         out = {"test_accuracy": probe.score(Xte, yte), "C": probe.C_,
                "n_nonzero": probe.n_nonzero_}
     out["split_seed"] = SPLIT_SEED if name != "sst" else "OpenAI splits"

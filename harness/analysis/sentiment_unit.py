@@ -16,7 +16,6 @@ from sklearn.model_selection import train_test_split
 from harness.claims import Claim, Measurement
 from harness.probes import (
     SEED,
-    FitCache,
     cross_validation_folds,
     run_probe,
     summarise_folds,
@@ -33,8 +32,7 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
 
 def _fold(X, y, train, dev, test, cache):
     """One fold of the protocol; returns its result and the cache with this call's counts."""
-    if cache is not None:
-        cache = FitCache(cache.root)
+    cache = cache.copy() if cache is not None else None
     result = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
     return result, cache
 
@@ -75,8 +73,9 @@ def run_dataset_probe(ctx, name: str) -> dict:
             protocol = f"dev = stratified {DEV_SHARE:.0%} of train (seed {SEED}), refit on the rest"
         X_test = _final_c(ctx, name, "test")
         y_test = splits["test"].labels
+        # one split: with --jobs N the fits of each C grid run in N processes
         result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
-                                  cache=ctx.fit_cache)
+                                  cache=ctx.fit_cache, n_jobs=ctx.jobs)
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_

@@ -62,7 +62,8 @@ def single_unit_sweep(X_train, y_train, X_dev, y_dev, X_test, y_test, device="cp
     columns = np.arange(d)[:, None]
     dev_scores, test_scores = [], []
     for C in C_GRID:
-        fit = _engine(device).fit_subsets(X_train, y_train, C, columns, chunk=CHUNK)
+        fit = _engine(device).fit_subsets(X_train, y_train, C, columns,
+                                          chunk=CHUNK if device == "cpu" else None)
         dev_scores.append(fit.score(X_dev, y_dev))
         test_scores.append(fit.score(X_test, y_test))
     best = np.argmax(np.stack(dev_scores), axis=0)  # first best C per unit
@@ -100,8 +101,7 @@ def random_subsets(X_train, y_train, X_test, y_test, C, n_classifiers=1000, size
     rng = np.random.default_rng(seed)
     columns = np.stack([np.sort(rng.choice(d, size, replace=False))
                         for _ in range(n_classifiers)])
-    accuracy = _engine(device).fit_subsets(X_train, y_train, C, columns, chunk=CHUNK // 4)\
-        .score(X_test, y_test)
+    accuracy = _engine(device).fit_subsets(X_train, y_train, C, columns).score(X_test, y_test)
     return {"accuracy": accuracy, "size": size, "columns": columns}
 
 
