@@ -125,7 +125,7 @@ def cmd_reproduce(args) -> int:
         print(f"  {result.verdict:8s} {result.claim.id}  {result.reason[:110]}", flush=True)
 
     run = Reproduction(ctx, claims, SOURCES, control=control, skip=args.skip or (),
-                       control_only=args.control_only or ())
+                       control_only=args.control_only or (), skip_reason=args.skip_reason)
     results = run.evaluate_all(on_result=show)
     print(summary_line(results))
     print(f"report: {run.write()}")
@@ -317,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", help="run only claims whose id contains one of these")
     p.add_argument("--skip", nargs="*", help="report claims whose id contains one of these as "
                    "NOT RUN (skipped) instead of running them")
+    p.add_argument("--skip-reason", help="why --skip left them out, written in each skipped row")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--batch-size", type=int, default=128,

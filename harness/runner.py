@@ -82,9 +82,10 @@ class Reproduction:
 
     def __init__(self, ctx: RunContext, claims: Sequence[Claim], sources: dict,
                  control: RunContext | None = None, skip: Sequence[str] = (),
-                 control_only: Sequence[str] = ()):
+                 control_only: Sequence[str] = (), skip_reason: str | None = None):
         self.ctx, self.claims, self.sources, self.control = ctx, list(claims), sources, control
         self.skip = tuple(skip)
+        self.skip_reason = skip_reason  # why they were skipped, said in each skipped row
         self.control_only = tuple(control_only)  # empty: the control runs every claim
         self._control_elsewhere = False  # True while evaluate_all runs the control in a process
         self.errors: list[str] = []
@@ -97,8 +98,9 @@ class Reproduction:
         if claim.id not in self._results:
             skipped = [p for p in self.skip if p in claim.id]
             if skipped:
+                why = f": {self.skip_reason}" if self.skip_reason else ""
                 self._results[claim.id] = not_run(
-                    claim, f"{SKIPPED} (--skip {skipped[0]}); run it without --skip")
+                    claim, f"{SKIPPED} (--skip {skipped[0]}){why}; run it without --skip")
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (

@@ -117,10 +117,12 @@ def test_claims_table_takes_each_row_from_the_first_report_that_ran_it(tmp_path)
 
 def test_skipped_claims_keep_their_rows(tmp_path):
     assert main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path), "--quiet",
-                 "--only", "radford2017.sst", "--skip", "one_dominant"]) == 0
+                 "--only", "radford2017.sst", "--skip", "one_dominant",
+                 "--skip-reason", "too slow here"]) == 0
     rows = {r["id"]: r for r in json.loads((tmp_path / "results.json").read_text())["claims"]}
     skipped = rows["radford2017.sst.one_dominant_unit"]
     assert skipped["verdict"] == "NOT RUN" and "--skip one_dominant" in skipped["reason"]
+    assert "too slow here" in skipped["reason"]
 
 
 def test_control_only_runs_the_control_where_asked(tmp_path):
