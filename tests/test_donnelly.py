@@ -78,3 +78,12 @@ def test_table1_says_why_when_the_probe_kept_no_unit(tmp_path):
     assert np.isnan(deleted.value) and "kept no weight" in deleted.details["why"]
     everything = donnelly.table1_experiment(ctx, get_claim("donnelly2019.table1.all.mr"))
     assert everything.value == 50.3 and "why" not in everything.details
+    # the largest change over datasets leaves out those with no unit to delete, and says so
+    # (the first one among them: a NaN first would have made the maximum NaN)
+    ctx.memo[("donnelly_probe", "sst", "final")] = (empty, None)
+    for name, deleted_accuracy in (("cr", 50.0), ("imdb", 49.3)):
+        ctx.memo[("donnelly_probe", name, "final")] = (
+            {**empty, "sentiment_unit": 3, "sentiment_unit_deleted_accuracy": deleted_accuracy},
+            None)
+    change = donnelly.sn_not_necessary_experiment(ctx, get_claim("donnelly2019.sn_not_necessary"))
+    assert change.value == pytest.approx(1.0) and change.details["no_unit"] == ["sst", "mr"]

@@ -193,11 +193,18 @@ def error_overlap_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def sn_not_necessary_experiment(ctx, claim: Claim) -> Measurement:
-    changes = {}
+    """The largest change deleting the unit makes, over the datasets whose probe has a unit."""
+    changes, no_unit = {}, []
     for name in DATASETS:
         out, _ = table_probe(ctx, name, "final")
-        changes[name] = abs(out["test_accuracy"] - out["sentiment_unit_deleted_accuracy"])
-    return Measurement(max(changes.values()), {"abs_change_per_dataset": changes})
+        if out["sentiment_unit"] is None:
+            no_unit.append(name)  # nothing to delete
+        else:
+            changes[name] = abs(out["test_accuracy"] - out["sentiment_unit_deleted_accuracy"])
+    details = {"abs_change_per_dataset": changes, "no_unit": no_unit}
+    if not changes:
+        return Measurement(None, {**details, "why": "no dataset's probe kept a unit"})
+    return Measurement(max(changes.values()), details)
 
 
 def suffix_attack_shape_experiment(ctx, claim: Claim) -> Measurement:
