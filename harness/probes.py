@@ -86,30 +86,30 @@ class FitCache:
         self.misses += other.misses
 
 
-def _fit(c: float, seed: int, X, y, cache: FitCache | None) -> LogisticRegression:
+def _fit(c: float, seed: int, X, y, cache: FitCache | None = None) -> LogisticRegression:
     if cache is None:
         return _l1_logreg(c, seed).fit(X, y)
     return cache.fit(X, y, c, seed)
 
 
-def _fit_in_worker(c, seed, X, y, cache):
-    """One fit in a worker process: the model, and the cache's counts made there."""
+def _counted(function, args, cache):
+    """``function(*args, cache=...)`` in a worker process, with a cache of its own counts."""
     cache = cache.copy() if cache is not None else None
-    return _fit(c, seed, X, y, cache), cache
+    return function(*args, cache=cache), cache
 
 
-def _fit_grid(tasks, X, y, cache: FitCache | None, n_jobs: int) -> list[LogisticRegression]:
-    """liblinear fits of ``(C, random_state)`` tasks on the same data, in ``n_jobs``
-    processes (each fit is single-threaded, so the grid's nine fits take as long as the
-    slowest one when there are cores for them all)."""
-    if n_jobs == 1 or len(tasks) == 1:
-        return [_fit(c, seed, X, y, cache) for c, seed in tasks]
-    done = Parallel(n_jobs=n_jobs)(delayed(_fit_in_worker)(c, seed, X, y, cache)
-                                   for c, seed in tasks)
-    for _, counts in done:
-        if cache is not None:
+def map_with_cache(function, calls, cache: FitCache | None, n_jobs: int = 1) -> list:
+    """``function(*args, cache=cache)`` for each ``args`` of ``calls``, in ``n_jobs`` processes
+    (each liblinear fit is single-threaded); what the workers fitted and read back is counted
+    in ``cache``. The results do not depend on ``n_jobs``."""
+    calls = list(calls)
+    if n_jobs == 1 or len(calls) == 1:
+        return [function(*args, cache=cache) for args in calls]
+    done = Parallel(n_jobs=n_jobs)(delayed(_counted)(function, args, cache) for args in calls)
+    if cache is not None:
+        for _, counts in done:
             cache.add(counts)
-    return [model for model, _ in done]
+    return [result for result, _ in done]
 
 
 def _accuracy(model, X, y) -> float:
@@ -152,8 +152,10 @@ class L1Probe:
         y_train, y_dev = np.asarray(y_train), np.asarray(y_dev)
         if len(np.unique(y_train)) != 2:
             raise ValueError(f"the probe needs two classes in train, got {np.unique(y_train)}")
-        tasks = [(c, self.seed + i) for i, c in enumerate(self.c_grid)]
-        fitted = _fit_grid(tasks, X_train, y_train, self.cache, self.n_jobs)
+        # with cores for them all, the grid takes as long as its slowest fit
+        fitted = map_with_cache(_fit, [(c, self.seed + i, X_train, y_train)
+                                       for i, c in enumerate(self.c_grid)],
+                                self.cache, self.n_jobs)
         scores = [_accuracy(model, X_dev, y_dev) for model in fitted]
         self.dev_accuracies_ = scores
         self.C_ = float(self.c_grid[int(np.argmax(scores))])  # argmax takes the first best

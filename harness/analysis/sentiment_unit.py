@@ -9,7 +9,6 @@ and classifies another dataset by the sign of that unit alone.
 from __future__ import annotations
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
 
@@ -17,6 +16,7 @@ from harness.claims import Claim, Measurement
 from harness.probes import (
     SEED,
     cross_validation_folds,
+    map_with_cache,
     run_probe,
     summarise_folds,
     zero_shot_accuracy,
@@ -30,11 +30,9 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
     return ctx.states(name, split)["final_c"]
 
 
-def _fold(X, y, train, dev, test, cache):
-    """One fold of the protocol; returns its result and the cache with this call's counts."""
-    cache = cache.copy() if cache is not None else None
-    result = run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
-    return result, cache
+def _fold(X, y, train, dev, test, cache=None):
+    """One fold of the protocol."""
+    return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
 
 
 def run_dataset_probe(ctx, name: str) -> dict:
@@ -46,13 +44,9 @@ def run_dataset_probe(ctx, name: str) -> dict:
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
         # the folds are independent: with --jobs N they run in N processes
-        done = Parallel(n_jobs=ctx.jobs)(
-            delayed(_fold)(X, y, train, dev, test, ctx.fit_cache)
-            for train, dev, test in cross_validation_folds(y, n_folds=10, seed=SEED))
-        folds = [fold for fold, _ in done]
-        if ctx.fit_cache is not None:  # count what each fold did, in whichever process
-            for _, cache in done:
-                ctx.fit_cache.add(cache)
+        folds = map_with_cache(_fold, [(X, y, *split) for split in
+                                       cross_validation_folds(y, n_folds=10, seed=SEED)],
+                               ctx.fit_cache, ctx.jobs)
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]
