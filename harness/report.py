@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from matplotlib.figure import Figure
 from tabulate import tabulate
 
 from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult
-from harness.io import atomic_write
+from harness.io import atomic_write, dumps_json, write_json
 
 
 # ----------------------------------------------------------------------------- figures
@@ -210,7 +209,7 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         figures += sorted({f"control/{f}" for r in group if r.control for f in r.control.figures})
         for fig in figures:
             lines += [f"![{fig}]({fig})", ""]
-    lines += ["## Provenance", "", "```json", json.dumps(provenance, indent=2, sort_keys=True),
+    lines += ["## Provenance", "", "```json", dumps_json(provenance, sort_keys=True),
               "```", ""]
     return "\n".join(lines)
 
@@ -221,7 +220,7 @@ def write_report(results: list[ClaimResult], provenance: dict, out_dir: Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"provenance": provenance, "claims": [r.to_dict() for r in results]}
-    _write_text(out_dir / "results.json", json.dumps(payload, indent=2) + "\n")
+    write_json(out_dir / "results.json", payload)
     report = out_dir / "REPORT.md"
     _write_text(report, render_markdown(results, provenance, sources))
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -14,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.data import Dataset, load_dataset, resolve_data_root
+from harness.data import Dataset, DatasetError, load_dataset, resolve_data_root
 from harness.features import (
     PREPROCESSING_VERSION,
     STATE_KINDS,
+    check_batch_size,
     default_cache_dir,
     extract_features,
 )
+from harness.io import check_output_dir, describe_path
 from harness.models.mlstm import MLSTM, is_openai_release
 from harness.models.planted import planted_mlstm
 from harness.probes import FitCache
@@ -81,19 +84,36 @@ def load_model(spec: str) -> MLSTM:
     if spec.startswith("random:"):
         parts = spec.split(":")
         try:
+            if len(parts) > 3:
+                raise ValueError
             n_units, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
         except (IndexError, ValueError) as exc:
             raise ValueError(f"model spec {spec!r}: expected random:N_UNITS[:SEED]") from exc
+        if n_units < 1 or seed < 0:
+            raise ValueError(f"model spec {spec!r}: N_UNITS must be at least 1 and SEED at "
+                             "least 0")
         return MLSTM.random(n_units, seed=seed)
     return MLSTM.load(spec)
 
 
 def resolve_device(device: str | None = None) -> str:
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} asked for, but CUDA is not available here")
+    """``cpu``, ``cuda`` or ``cuda:N`` as asked (checked against what this machine has), else
+    CUDA when there is one."""
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
         return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if re.fullmatch(r"cuda(:\d+)?", device) is None:
+        raise ValueError(f"--device {device!r}: use cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        build = "a CPU build" if torch.version.cuda is None else "no GPU found"
+        raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
+                         f"{torch.__version__}, {build}); use --device cpu")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s), numbered from 0")
+    return device
 
 
 def describe_device(device: str) -> str:
@@ -215,6 +235,11 @@ def make_context(
     model on the bundled fixture files. ``ner`` overrides fields of the NER settings (the
     fixtures have their own short defaults).
     """
+    check_batch_size(batch_size)
+    device = resolve_device(device)
+    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DatasetError(f"--data-dir {data_dir}: {describe_path(Path(data_dir))}; give the "
+                           "folder that holds the datasets (see the README's data section)")
     model_spec = model_spec or os.environ.get("NEURON_REPRO_MODEL") or None
     root = resolve_data_root(data_dir)
     data_named = bool(data_dir or os.environ.get("NEURON_REPRO_DATA"))
@@ -225,6 +250,12 @@ def make_context(
         model_spec = model_spec or "planted:fixture"
         root = FIXTURE_DATA if not data_dir else root
     profile = profile or ("fixtures" if fixtures else "local")
+    out = Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile
+    if out_dir is not None:
+        check_output_dir(out, "--out")
+    cache = None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir()
+    if cache is not None:
+        check_output_dir(cache, "--cache-dir" if cache_dir else "the feature cache")
     model = load_model(model_spec) if model_spec else None
     if model is not None:
         torch.manual_seed(SEEDS["torch"])
@@ -233,9 +264,9 @@ def make_context(
         model=model,
         model_spec=model_spec,
         data_root=root,
-        out_dir=Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile,
-        device=resolve_device(device),
-        cache_dir=None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir(),
+        out_dir=out,
+        device=device,
+        cache_dir=cache,
         fixtures=fixtures,
         progress=progress,
         batch_size=batch_size,

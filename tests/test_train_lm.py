@@ -11,7 +11,13 @@ from harness.data.corpus import load_corpus
 from harness.models.mlstm import MLSTM, ModelFormatError
 from harness.repro import FIXTURE_DATA
 from harness.train.card import write_model_card
-from harness.train.lm import LMTrainer, TrainConfig, stream_windows
+from harness.train.lm import (
+    TRAINER_FILE,
+    LMTrainer,
+    TrainConfig,
+    checkpoint_folder,
+    stream_windows,
+)
 from tests.train_workers import ddp_worker
 
 CFG = dict(n_units=16, batch=4, bptt=8, lr=3e-3, schedule="linear", schedule_bytes=4 * 8 * 12,
@@ -30,6 +36,10 @@ def corpus_dir(tmp_path):
     return folder
 
 
+def _trainer(folder):
+    return json.loads((checkpoint_folder(folder) / TRAINER_FILE).read_text())
+
+
 def _weights(path):
     return {k: v.clone() for k, v in MLSTM.load(path).state_dict().items()}
 
@@ -46,7 +56,7 @@ def test_interrupted_and_resumed_run_reaches_the_same_weights(corpus_dir, tmp_pa
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
-    trainer = json.loads((tmp_path / "b" / "trainer.json").read_text())
+    trainer = _trainer(tmp_path / "b")
     assert trainer["step"] == 12 and trainer["bytes_seen"] == 12 * STEP
     assert len(trainer["sessions"]) == 2
 
@@ -86,7 +96,7 @@ def test_two_processes_equal_one(corpus_dir, tmp_path):
     # a weight by a small fraction of lr (3e-3); a wrong split of the streams moves it by ~lr.
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-4)
-    state = json.loads((tmp_path / "ddp" / "trainer.json").read_text())
+    state = _trainer(tmp_path / "ddp")
     assert state["sessions"][0]["processes"] == 2 and state["step"] == 6
 
 
@@ -131,7 +141,7 @@ def test_bad_corpus_and_resume_errors(corpus_dir, tmp_path):
         load_corpus(str(tmp_path / "missing.txt"))
     corpus = load_corpus(str(corpus_dir))
     LMTrainer(tmp_path / "r", corpus, TrainConfig(**CFG), progress=False).train(budget_bytes=STEP)
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(ValueError, match="--resume"):
         LMTrainer(tmp_path / "r", corpus, TrainConfig(**CFG))
     other = tmp_path / "other"
     other.mkdir()
@@ -139,9 +149,9 @@ def test_bad_corpus_and_resume_errors(corpus_dir, tmp_path):
         (other / f"{i}.txt").write_text("something else entirely " * 30)
     with pytest.raises(ModelFormatError, match="same corpus"):
         LMTrainer(tmp_path / "r", load_corpus(str(other)), resume=True)
-    trainer = json.loads((tmp_path / "r" / "trainer.json").read_text())
-    trainer["step"] += 1  # as if the last checkpoint was cut off while being written
-    (tmp_path / "r" / "trainer.json").write_text(json.dumps(trainer))
+    trainer = _trainer(tmp_path / "r")
+    trainer["step"] += 1  # files of two different steps in one checkpoint
+    (checkpoint_folder(tmp_path / "r") / TRAINER_FILE).write_text(json.dumps(trainer))
     with pytest.raises(ModelFormatError, match="different steps"):
         LMTrainer(tmp_path / "r", corpus, resume=True)
 

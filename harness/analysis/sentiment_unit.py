@@ -8,6 +8,8 @@ and classifies another dataset by the sign of that unit alone.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
@@ -33,6 +35,26 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
 def _fold(X, y, train, dev, test, cache=None):
     """One fold of the protocol."""
     return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+
+
+# Below this many scored examples an accuracy means little: its 95 % interval is wider than
+# +-18 points. The probe still runs, and says so.
+MIN_SCORED_EXAMPLES = 30
+
+
+class SmallSplitWarning(UserWarning):
+    """A probe trained or scored on too few examples for its accuracy to mean much."""
+
+
+def _small_split_notes(name: str, n_train: int, n_scored: int) -> list[str]:
+    notes = []
+    if n_scored < MIN_SCORED_EXAMPLES:
+        notes.append(f"{name}: only {n_scored} test examples (fewer than "
+                     f"{MIN_SCORED_EXAMPLES}); the accuracies mean little")
+    if n_train < MIN_SCORED_EXAMPLES:
+        notes.append(f"{name}: only {n_train} training examples (fewer than "
+                     f"{MIN_SCORED_EXAMPLES}); the probe is barely trained")
+    return notes
 
 
 def run_dataset_probe(ctx, name: str) -> dict:
@@ -73,7 +95,10 @@ def run_dataset_probe(ctx, name: str) -> dict:
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_
-    out["notes"] = ds.notes
+    out["notes"] = [*ds.notes, *_small_split_notes(name, len(y_train) if ds.pool is None
+                                                   else len(y), len(y_test))]
+    for note in out["notes"][len(ds.notes):]:
+        warnings.warn(note, SmallSplitWarning, stacklevel=2)
     out["figures"] = _figures(ctx, name, out, coef, X_test, y_test)
     ctx.memo[key] = out
     return out

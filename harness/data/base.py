@@ -79,8 +79,14 @@ def require_files(name: str, root: Path, relative: list[str], how: str) -> list[
     return paths
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def decode(data: bytes, path: Path | str, encoding: str = "utf-8") -> str:
-    """Decode a data file strictly; a bad byte is an error naming the file, line and offset."""
+    """Decode a data file strictly; a bad byte is an error naming the file, line and offset.
+    A UTF-8 byte-order mark at the start is removed."""
+    if encoding.replace("_", "-").lower() in ("utf-8", "utf8") and data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -93,8 +99,33 @@ def decode(data: bytes, path: Path | str, encoding: str = "utf-8") -> str:
         ) from exc
 
 
+def split_lines(content: str) -> list[str]:
+    """Lines split at ``\n`` only (a ``\r`` before it is dropped, so ``\r\n`` works too).
+
+    Unlike :meth:`str.splitlines`, U+2028, U+0085, form feeds and other Unicode line breaks
+    stay inside a line: they are characters of a text, not ends of it. A final newline does
+    not start an empty line.
+    """
+    if not content:
+        return []
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; anything else (a folder, a FIFO) is named as what it is."""
+    from harness.io import describe_path
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: {describe_path(path)}")
+    return path.read_bytes()
+
+
 def read_lines(path: Path, encoding: str = "utf-8") -> tuple[list[str], int]:
     """Non-empty lines of a one-item-a-line file, and how many empty lines were dropped."""
-    lines = decode(path.read_bytes(), path, encoding).splitlines()
+    lines = split_lines(decode(read_bytes(path), path, encoding))
     kept = [line.strip() for line in lines if line.strip()]
     return kept, len(lines) - len(kept)

@@ -12,7 +12,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.data.base import DatasetError, decode, require_files, sha256_of
+from harness.data.base import (
+    DatasetError,
+    decode,
+    read_bytes,
+    require_files,
+    sha256_of,
+    split_lines,
+)
 
 SPLIT_FILES = {"train": "eng.train", "dev": "eng.testa", "test": "eng.testb"}
 # Sentences per file in the release (DOCSTART lines are not sentences).
@@ -82,8 +89,8 @@ def read_conll(path: Path) -> list[Sentence]:
     """Sentences of one CoNLL-2003 file, tags as written (token in the first column, NER tag
     in the last); ``-DOCSTART-`` lines are skipped."""
     sentences, tokens, tags = [], [], []
-    text = decode(path.read_bytes(), path)
-    for number, line in enumerate(text.splitlines(), 1):
+    text = decode(read_bytes(path), path)
+    for number, line in enumerate(split_lines(text), 1):
         columns = line.split()
         if not columns:
             if tokens:

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import DatasetError, decode, require_files, resolve_data_root, sha256_of
+from harness.data.base import (
+    DatasetError,
+    decode,
+    read_bytes,
+    require_files,
+    resolve_data_root,
+    sha256_of,
+    split_lines,
+)
 from harness.data.imdb import IMDB_URL, iter_imdb
 from harness.features import preprocess_openai
 
@@ -58,7 +66,7 @@ def _texts_of(spec: str, data_dir) -> tuple[list[str], str]:
         texts = [decode(f.read_bytes(), f) for f in files]
     elif path.suffix == ".jsonl" and path.is_file():
         texts = []
-        for number, line in enumerate(decode(path.read_bytes(), path).splitlines(), 1):
+        for number, line in enumerate(split_lines(decode(read_bytes(path), path)), 1):
             if line.strip():
                 try:
                     texts.append(json.loads(line)["text"])

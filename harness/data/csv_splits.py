@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from harness.data.base import (
     Split,
     decode,
     default_data_root,
+    read_bytes,
     require_files,
     sha256_of,
 )
@@ -33,7 +35,7 @@ SST_SIZES = {"train": 6920, "dev": 872, "test": 1821}
 
 def read_label_csv(path: Path) -> Split:
     """A csv with a header naming ``label`` and ``sentence`` (or ``text``); labels 0/1."""
-    rows = list(csv.reader(io.StringIO(decode(path.read_bytes(), path))))
+    rows = list(csv.reader(io.StringIO(decode(read_bytes(path), path))))
     if not rows:
         raise DatasetError(f"{path}: empty file; expected a header 'label,sentence'")
     header = [h.strip().lower() for h in rows[0]]
@@ -71,9 +73,17 @@ def load_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
 def download(url: str, dest: Path, sha256: str) -> Path:
     """Fetch ``url`` to ``dest`` if its sha256 matches; a mismatch leaves no file behind."""
     with atomic_write(dest, ".part") as tmp:
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            while block := response.read(1 << 20):
-                out.write(block)
+        try:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                while block := response.read(1 << 20):
+                    out.write(block)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise DatasetError(
+                f"{dest}: not found, and downloading it from {url} failed ({reason}). Put the "
+                f"file there by hand, or pass --data-dir (or set $NEURON_REPRO_DATA) to a data "
+                f"root that holds it as {dest.parent.name}/{dest.name}."
+            ) from exc
         got = sha256_of(tmp)
         if got != sha256:
             raise DatasetError(

@@ -18,18 +18,27 @@ the released files so that ``from_openai`` is a plain copy.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.numpy import load_file as load_safetensors_numpy
 from safetensors.torch import save_file as save_safetensors
 
-from harness.io import atomic_write
+from harness.io import (
+    CorruptFileError,
+    atomic_folder,
+    atomic_write,
+    describe_path,
+    read_json_object,
+    read_npy,
+    read_npy_header,
+    read_safetensors,
+    write_json,
+)
 
 N_BYTES = 256
 CHECKPOINT_FORMAT = "neuron-repro-mlstm/1"
@@ -148,40 +157,45 @@ class MLSTM(torch.nn.Module):
     def from_openai(cls, folder: str | os.PathLike) -> MLSTM:
         """Read the 15 released ``.npy`` files (``0.npy`` ... ``14.npy``) of any hidden size.
 
-        The hidden size is inferred from ``6.npy`` (Wmx, shape (n_embed, n_units)); every
-        other file's shape is checked against it. Files are read with
-        ``allow_pickle=False``.
+        Each file's header is checked before it is read (a ``.npz``, a text file or a
+        truncated file under a ``.npy`` name is named as such). The embedding and hidden
+        sizes are those most of the files agree on, so a file with the wrong shape is the
+        one blamed. Files are read with ``allow_pickle=False``; every value must be finite.
         """
         folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelFormatError(f"{folder}: {describe_path(folder)}; openai:FOLDER names the "
+                                   f"folder holding 0.npy ... 14.npy from {OPENAI_HOME}")
         missing = [f"{i}.npy" for i, _, _ in OPENAI_FILES if not (folder / f"{i}.npy").is_file()]
         if missing:
             raise ModelFormatError(
                 f"{folder}: missing {', '.join(missing)}. The released weights are the 15 files "
                 f"0.npy ... 14.npy from {OPENAI_HOME}; put all of them in this folder."
             )
-        arrays = {}
-        for i, _, _ in OPENAI_FILES:
-            path = folder / f"{i}.npy"
-            try:
-                arrays[i] = np.load(path, allow_pickle=False)
-            except ValueError as exc:
-                raise ModelFormatError(f"{path}: not a plain numpy array file ({exc})") from exc
-        if arrays[6].ndim != 2:
-            raise ModelFormatError(
-                f"{folder / '6.npy'}: Wmx must be 2-D (n_embed, n_units), got {arrays[6].shape}"
-            )
-        n_embed, n_units = arrays[6].shape
+        try:
+            headers = {i: read_npy_header(folder / f"{i}.npy") for i, _, _ in OPENAI_FILES}
+        except CorruptFileError as exc:
+            raise ModelFormatError(str(exc)) from exc
+        n_embed, n_units = _sizes_most_agree_on({i: h[0] for i, h in headers.items()})
         for i, name, shape_of in OPENAI_FILES:
-            want = shape_of(n_embed, n_units)
-            if arrays[i].shape != want:
+            want, (shape, dtype, _, _) = shape_of(n_embed, n_units), headers[i]
+            if shape != want:
                 raise ModelFormatError(
-                    f"{folder / f'{i}.npy'}: {name} has shape {arrays[i].shape}, expected {want} "
-                    f"for n_units={n_units}, n_embed={n_embed} (read from 6.npy)"
+                    f"{folder / f'{i}.npy'}: {name} has shape {shape}, expected {want} for "
+                    f"n_units={n_units}, n_embed={n_embed} (the sizes the other files agree on)"
                 )
-            if not np.issubdtype(arrays[i].dtype, np.floating) or not np.all(
-                np.isfinite(arrays[i])
-            ):
-                raise ModelFormatError(f"{folder / f'{i}.npy'}: {name} must be finite floats")
+            if not np.issubdtype(dtype, np.floating):
+                raise ModelFormatError(f"{folder / f'{i}.npy'}: {name} is {dtype}, expected "
+                                       "floats")
+        arrays = {}
+        for i, name, _ in OPENAI_FILES:
+            try:
+                arrays[i] = read_npy(folder / f"{i}.npy")
+            except CorruptFileError as exc:
+                raise ModelFormatError(str(exc)) from exc
+            if not np.all(np.isfinite(arrays[i])):
+                raise ModelFormatError(f"{folder / f'{i}.npy'}: {name} must be finite floats "
+                                       "(it holds NaN or infinity)")
         model = cls(MLSTMConfig(n_units=n_units, n_embed=n_embed))
         wh = np.concatenate([arrays[2], arrays[3], arrays[4], arrays[5]], axis=1)  # (H, 4H)
         tensors = {"wh": wh}
@@ -204,59 +218,67 @@ class MLSTM(torch.nn.Module):
 
     # ----------------------------------------------------------------- checkpoints
     def save(self, folder: str | os.PathLike, extra: dict | None = None) -> str:
-        """Write ``model.safetensors`` and ``config.json`` to ``folder``; return the sha256.
+        """Write ``model.safetensors`` and ``config.json`` to the new folder ``folder``;
+        return the weights' sha256.
 
-        Both files are written to temporary names and renamed, so a crash never leaves a
-        half-written checkpoint behind.
+        The folder is written under a temporary name and renamed into place, so it appears
+        whole or not at all; an existing folder is never overwritten.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
-        with atomic_write(folder / WEIGHTS_FILE) as tmp:
-            save_safetensors(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
-            sha = sha256_file(tmp)
-        config = {"format": CHECKPOINT_FORMAT, **asdict(self.config), "sha256": sha}
-        config.update(extra or {})
-        _write_json_atomic(folder / CONFIG_FILE, config)
+        if folder.exists():
+            raise FileExistsError(f"{folder}: exists already; save a model to a new folder")
+        with atomic_folder(folder) as tmp:
+            sha = self.write_weights(tmp / WEIGHTS_FILE)
+            _write_json_atomic(tmp / CONFIG_FILE, self.config_record(sha, extra))
         self.sha256 = sha
         return sha
 
+    def write_weights(self, path: str | os.PathLike) -> str:
+        """The weights alone to a ``.safetensors`` file (whole or not at all); its sha256."""
+        tensors = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_write(path, ".safetensors.tmp") as tmp:
+            save_safetensors(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
+            sha = sha256_file(tmp)
+        return sha
+
+    def config_record(self, sha: str, extra: dict | None = None) -> dict:
+        """What ``config.json`` holds for weights with this sha256."""
+        return {"format": CHECKPOINT_FORMAT, **asdict(self.config), "sha256": sha, **(extra or {})}
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> MLSTM:
-        """Load a checkpoint folder (or its ``model.safetensors``) written by :meth:`save`.
+        """Load a checkpoint folder (or its ``model.safetensors``) written by :meth:`save` or by
+        ``train-lm`` (whose ``config.json`` names the checkpoint folder holding the weights).
 
-        The weights' sha256 must match the one recorded in ``config.json``.
+        Everything is checked before the model is used: ``config.json`` is an object with
+        every field, the weights' sha256 matches the one it records, the file is safetensors
+        with exactly the tensors of that configuration, and every weight is finite.
         """
         path = Path(path)
         folder = path.parent if path.suffix == ".safetensors" else path
-        weights, config_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
-        for f in (weights, config_path):
-            if not f.is_file():
-                raise ModelFormatError(
-                    f"{f}: not found. A checkpoint is a folder with {WEIGHTS_FILE} and "
-                    f"{CONFIG_FILE} (see MLSTM.save); released weights are read with openai:FOLDER."
-                )
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelFormatError(f"{config_path}: not valid JSON ({exc})") from exc
-        if config.get("format") != CHECKPOINT_FORMAT:
+        config_path = folder / CONFIG_FILE
+        if not folder.is_dir() or not config_path.is_file():
             raise ModelFormatError(
-                f"{config_path}: format {config.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+                f"{config_path}: not found. A checkpoint is a folder with {WEIGHTS_FILE} and "
+                f"{CONFIG_FILE} (see MLSTM.save); released weights are read with openai:FOLDER."
             )
+        config, weights = read_checkpoint_config(folder)
         sha = sha256_file(weights)
-        if config.get("sha256") != sha:
+        if config["sha256"] != sha:
             raise ModelFormatError(
-                f"{weights}: sha256 {sha} does not match {config.get('sha256')} recorded in "
+                f"{weights}: sha256 {sha} does not match {config['sha256']} recorded in "
                 f"{config_path}; the file is corrupt or was replaced. Re-download or re-save it."
             )
-        model = cls(MLSTMConfig(n_units=int(config["n_units"]), n_embed=int(config["n_embed"])))
-        tensors = load_safetensors_numpy(str(weights))
+        model = cls(MLSTMConfig(n_units=config["n_units"], n_embed=config["n_embed"]))
         want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in tensors.items()}
-        if want != got:
-            raise ModelFormatError(f"{weights}: tensors {got} do not match config {want}")
-        model.load_numpy(tensors)
+        try:
+            tensors = read_safetensors(weights, want)
+        except CorruptFileError as exc:
+            raise ModelFormatError(f"{exc} (config {config_path}: n_units "
+                                   f"{config['n_units']}, n_embed {config['n_embed']})") from exc
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(tensors[name].float())
         model.sha256 = sha
         model.source = str(folder)
         return model
@@ -322,8 +344,67 @@ class MLSTM(torch.nn.Module):
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_json(path, payload, sort_keys=True)
+
+
+_CONFIG_FIELDS = {"format": str, "n_units": int, "n_embed": int, "sha256": str}
+
+
+def read_checkpoint_config(folder: str | os.PathLike) -> tuple[dict, Path]:
+    """``config.json`` of a checkpoint folder, checked, and the path of its weights: in the
+    folder itself, or in the subfolder its ``checkpoint`` field names (``train-lm``'s layout,
+    where one rename of ``config.json`` switches to a new checkpoint)."""
+    folder = Path(folder)
+    config_path = folder / CONFIG_FILE
+    try:
+        config = read_json_object(config_path, _CONFIG_FIELDS, what="checkpoint config")
+    except CorruptFileError as exc:
+        raise ModelFormatError(str(exc)) from exc
+    if config["format"] != CHECKPOINT_FORMAT:
+        raise ModelFormatError(
+            f"{config_path}: format {config['format']!r}, expected {CHECKPOINT_FORMAT!r}")
+    for name in ("n_units", "n_embed"):
+        if config[name] < 1:
+            raise ModelFormatError(f"{config_path}: {name} is {config[name]}; it must be >= 1")
+    where = folder
+    if "checkpoint" in config:
+        sub = config["checkpoint"]
+        if not isinstance(sub, str) or Path(sub).is_absolute() or ".." in Path(sub).parts \
+                or not sub:
+            raise ModelFormatError(f"{config_path}: checkpoint {sub!r} is not a folder inside "
+                                   f"{folder}")
+        where = folder / sub
+    weights = where / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelFormatError(f"{weights}: {describe_path(weights)} (named by {config_path}); "
+                               "the checkpoint is incomplete")
+    return config, weights
+
+
+def _sizes_most_agree_on(shapes: dict[int, tuple]) -> tuple[int, int]:
+    """(n_embed, n_units) as most released files' shapes give them."""
+    votes_e, votes_h = Counter(), Counter()
+    for i, name, _ in OPENAI_FILES:
+        shape = shapes[i]
+        if name == "embed" and len(shape) == 2:
+            votes_e[shape[1]] += 1
+        elif name in ("wx", "wmx") and len(shape) == 2:
+            votes_e[shape[0]] += 1
+            votes_h[shape[1] // (4 if name == "wx" else 1)] += 1
+        elif name in ("wh", "wmh") and len(shape) == 2:
+            votes_h[shape[0]] += 1
+        elif name in ("b", "gx", "gh") and len(shape) == 1:
+            votes_h[shape[0] // 4] += 1
+        elif name in ("gmx", "gmh") and len(shape) == 1:
+            votes_h[shape[0]] += 1
+        elif name == "out_w" and len(shape) == 2:
+            votes_h[shape[0]] += 1
+    if not votes_e or not votes_h:
+        raise ModelFormatError("the released files' shapes give no embedding or hidden size")
+    n_embed, n_units = votes_e.most_common(1)[0][0], votes_h.most_common(1)[0][0]
+    if n_embed < 1 or n_units < 1:
+        raise ModelFormatError(f"the released files give n_embed={n_embed}, n_units={n_units}")
+    return n_embed, n_units
 
 
 def git_blob_id(path: str | os.PathLike) -> str:

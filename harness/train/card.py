@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.train.lm import TRAINER_FILE
+from harness.io import atomic_write
+from harness.models.mlstm import read_checkpoint_config
+from harness.train.lm import TRAINER_FILE, checkpoint_folder, read_trainer_record
 
 
 def write_model_card(out_dir: Path) -> Path:
     """Write ``<out_dir>.md`` beside the checkpoint folder; return its path."""
     out_dir = Path(out_dir)
-    trainer = json.loads((out_dir / TRAINER_FILE).read_text())
-    config = json.loads((out_dir / "config.json").read_text())
-    initial = out_dir / "initial" / "config.json"
-    control_sha = json.loads(initial.read_text())["sha256"] if initial.is_file() else "-"
+    trainer = read_trainer_record(checkpoint_folder(out_dir) / TRAINER_FILE)
+    config, _ = read_checkpoint_config(out_dir)
+    initial = out_dir / "initial"
+    control_sha = read_checkpoint_config(initial)[0]["sha256"] if initial.is_dir() else "-"
     cfg, corpus = trainer["config"], trainer["corpus"]
     curve = trainer["curve"]
     last = next((p for p in reversed(curve) if "held_out_bpb" in p), {})
@@ -71,5 +72,6 @@ def write_model_card(out_dir: Path) -> Path:
     if trainer.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in trainer["notes"]], ""]
     path = out_dir.with_suffix(".md")
-    path.write_text("\n".join(lines))
+    with atomic_write(path, ".md.tmp") as tmp:
+        tmp.write_text("\n".join(lines))
     return path
