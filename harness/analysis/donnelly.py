@@ -84,7 +84,7 @@ def _suffix_states(ctx, name: str, polarity: str, repeats: int) -> dict[str, np.
         rows = np.flatnonzero(resumable)
         begin = {k: clean[k][rows] for k in STATE_KINDS}
         begin["n_bytes"] = np.array([len(start[i]) for i in rows])
-        out = {k: np.empty_like(clean[k]) for k in STATE_KINDS}
+        out = {k: np.full_like(clean[k], np.nan) for k in STATE_KINDS}  # rows + rest = all
         desc = f"{name}/test+{polarity}x{repeats}"
         resumed = continue_features(
             ctx.model, begin, [full[i][len(start[i]):] for i in rows], device=ctx.device,

@@ -81,7 +81,7 @@ def cumulative_ablation(X_train, y_train, X_test, y_test, C, init, device="cpu")
     d = X_train.shape[1]
     order = np.argsort(-np.abs(init[:d]), kind="stable")
     n_deleted = np.arange(d)  # 0 .. d - 1 deleted
-    accuracy = np.empty(d)
+    accuracy = np.full(d, np.nan)  # every block is written below
     for start in range(0, d, CHUNK):
         block = n_deleted[start:start + CHUNK]
         masks = np.ones((len(block), d), dtype=bool)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -48,8 +47,24 @@ def _read_jsonl(path: Path, content: str) -> list[str]:
     return texts
 
 
+def _lines_with_ends(content: str) -> list[str]:
+    """Lines cut after each ``\n`` only, each keeping its end (for :mod:`csv`, which must see
+    no other line breaks: a quoted field may hold any of them)."""
+    lines = [line + "\n" for line in content.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return [line for line in lines if line]
+
+
 def _read_csv(path: Path, content: str) -> list[str]:
-    reader = csv.reader(io.StringIO(content, newline=""))
+    try:
+        return _read_csv_records(path, content)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not valid CSV ({exc}); a field that holds a line break "
+                           "or a carriage return must be quoted") from exc
+
+
+def _read_csv_records(path: Path, content: str) -> list[str]:
+    reader = csv.reader(_lines_with_ends(content))
     header = next(reader, None)
     if header is None:
         raise DatasetError(f"{path}: empty file; expected a header with a 'sentence' or 'text' "

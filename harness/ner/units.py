@@ -59,7 +59,7 @@ def ablation_curves(H, W, b, gold, ranking: np.ndarray) -> np.ndarray:
     """(n_tags targets, n_units + 1 values of k, n_tags): per-tag accuracy after zeroing the
     top-k units of each target tag's ranking."""
     n_tags, n_units = W.shape
-    out = np.empty((n_tags, n_units + 1, n_tags))
+    out = np.full((n_tags, n_units + 1, n_tags), np.nan)  # every cell is written below
     for target in range(n_tags):
         for k in range(n_units + 1):
             out[target, k] = per_tag_accuracy(gold, predictions(H, W, b, ranking[target, :k]),
