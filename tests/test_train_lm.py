@@ -164,3 +164,30 @@ def test_model_card_command_appends_a_note(corpus_dir, tmp_path):
     assert main(["model-card", str(tmp_path / "m"), "--note", "size chosen for the CPU"]) == 0
     assert "- size chosen for the CPU" in (tmp_path / "m.md").read_text()
     assert main(["model-card", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_checkpoint_of_the_older_flat_layout_resumes_and_is_replaced(corpus_dir, tmp_path):
+    """Checkpoints written before each had a folder of its own (the committed reference model)
+    keep every file in the run's folder; they resume, and the first new checkpoint replaces
+    them."""
+    import shutil
+
+    corpus = load_corpus(str(corpus_dir))
+    LMTrainer(tmp_path / "a", corpus, TrainConfig(**CFG), progress=False).train(
+        budget_bytes=12 * STEP)
+    flat = tmp_path / "flat"
+    LMTrainer(flat, corpus, TrainConfig(**CFG), progress=False).train(budget_bytes=5 * STEP)
+    current = checkpoint_folder(flat)
+    for f in current.iterdir():
+        shutil.move(str(f), flat / f.name)
+    shutil.rmtree(flat / "checkpoints")
+    config = json.loads((flat / "config.json").read_text())
+    del config["checkpoint"]
+    (flat / "config.json").write_text(json.dumps(config))
+    assert checkpoint_folder(flat) == flat and MLSTM.load(flat).n_units == CFG["n_units"]
+    LMTrainer(flat, corpus, resume=True, progress=False).train(budget_bytes=7 * STEP)
+    a, b = _weights(tmp_path / "a"), _weights(flat)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    assert sorted(p.name for p in flat.iterdir()) == [".lock", "checkpoints", "config.json",
+                                                      "initial"]
