@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from harness.data.base import DatasetError, decode, read_bytes, split_lines
+from harness.io import describe_path
 
 TEXT_SUFFIXES = (".jsonl", ".csv", ".txt")
 
@@ -21,6 +22,9 @@ def read_texts(path: str | os.PathLike) -> list[str]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DatasetError(f"{path}: {describe_path(path)}; --input takes a "
+                           f"{', '.join(TEXT_SUFFIXES)} file")
     if suffix not in TEXT_SUFFIXES:
         raise DatasetError(f"{path}: unknown input type {path.suffix!r}; use "
                            f"{', '.join(TEXT_SUFFIXES)}")
