@@ -1,9 +1,13 @@
 """R. Chada (2017), "The unreasonable effectiveness of one neuron" (blog): OpenAI's released
 weights applied zero-shot to Yelp review polarity (Zhang et al. 2015)."""
 
-from harness.claims import Citation, Claim, Threshold, Tolerance
+from harness.claims import Citation, Claim, Precondition, Threshold, Tolerance
 
 CITATION = Citation("chada2017", 'Chada 2017, "The unreasonable effectiveness of one neuron"')
+
+
+# The unit of the zero-shot claims is SST's (v2 of each claim below: this precondition).
+SST_UNIT = (Precondition("sst"),)
 
 
 def _cite(where):
@@ -38,6 +42,7 @@ CLAIMS = [
         kind="shape", metric="supervised minus zero-shot accuracy (points)", published=1.19,
         threshold=Threshold("gap", "<=", 2.0, proposed=True),
         requires_model="mlstm", requires_data=("sst", "yelp-full"),
+        preconditions=SST_UNIT, version=2,
     ),
     Claim(
         id="chada2017.yelp.sentiment_unit_index",
@@ -54,14 +59,18 @@ CLAIMS = [
         kind="shape", metric="ratio of mean |change| after sentence ends to elsewhere",
         published="qualitative", threshold=Threshold("ratio", ">=", 2.0, proposed=True),
         requires_model="mlstm", requires_data=("sst", "yelp"),
+        preconditions=SST_UNIT, version=2,
     ),
     Claim(
         id="chada2017.yelp.length_independence",
         citation=_cite("error analysis"),
         statement="review length does not predict zero-shot success: lengths of correct and "
-        "wrong reviews alike (two-sample KS p > 0.01)",
+        "wrong reviews alike (two-sample KS p > 0.01, or AUC of length in [0.45, 0.55])",
         kind="shape", metric="KS test p-value", published="qualitative",
-        threshold=Threshold("ks_p", ">", 0.01, proposed=True),
+        # v2: CLAIMS.md's alternative restored, |AUC - 0.5| <= 0.05
+        threshold=Threshold("ks_p", ">", 0.01, proposed=True,
+                            alternatives=(Threshold("auc_distance_from_half", "<=", 0.05),)),
         requires_model="mlstm", requires_data=("sst", "yelp"),
+        preconditions=SST_UNIT, version=2,
     ),
 ]

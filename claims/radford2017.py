@@ -1,7 +1,7 @@
 """Radford, Jozefowicz & Sutskever (2017), "Learning to Generate Reviews and Discovering
 Sentiment", arXiv 1704.01444, and OpenAI's post "Unsupervised sentiment neuron"."""
 
-from harness.claims import Citation, Claim, Threshold, Tolerance
+from harness.claims import Citation, Claim, Precondition, Threshold, Tolerance
 
 CITATION = Citation("radford2017", "Radford, Jozefowicz & Sutskever 2017, arXiv 1704.01444")
 
@@ -38,9 +38,13 @@ CLAIMS = [
         statement="in the L1 model the largest absolute weight is an outlier: at least twice "
         "the second largest",
         kind="shape", metric="largest / second largest absolute L1 weight",
-        published="unit 2388", threshold=Threshold("weight_ratio", ">=", 2.0, proposed=True),
-        experiment="probe", params={"dataset": "sst", "quantity": "second_weight_ratio"},
-        requires_model="mlstm", requires_data=("sst",),
+        published="unit 2388",
+        # v2: a probe that kept a single weight (ratio infinite) counts only when that unit
+        # alone beats the majority class (the precondition test of the other claims)
+        threshold=Threshold("weight_ratio", ">=", 2.0, proposed=True,
+                            also=(Threshold("single_weight_counts", "==", 1),)),
+        experiment="dominant_unit", params={"dataset": "sst"},
+        requires_model="mlstm", requires_data=("sst",), version=2,
     ),
     Claim(
         id="radford2017.sst.label_efficiency",
@@ -83,5 +87,6 @@ CLAIMS = [
         kind="shape", metric="share positive at +1 minus at -1 (points)", published="qualitative",
         threshold=Threshold("positive_share_gap", ">=", 30.0, proposed=True),
         requires_model="mlstm", requires_data=("imdb",),
+        preconditions=(Precondition("sst"),), version=2,  # v2: precondition
     ),
 ]

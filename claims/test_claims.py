@@ -18,13 +18,13 @@ from harness.repro import FIXTURE_EXPECTED, FIXTURE_MEASURED
 @pytest.mark.parametrize("claim", REGISTRY, ids=[c.id for c in REGISTRY])
 def test_claim(claim, reproduction):
     result = reproduction.evaluate(claim)
-    if reproduction.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
+    if reproduction.ctx.planted and claim.id in FIXTURE_EXPECTED:
         # the planted model's answer is known: the harness must reach exactly it
         assert result.verdict == FIXTURE_EXPECTED[claim.id], (
             f"{claim.id}: {result.verdict} on the planted model, which is built to give "
             f"{FIXTURE_EXPECTED[claim.id]}; {result.reason}")
         return
-    if reproduction.ctx.fixtures and claim.source in FIXTURE_MEASURED:
+    if reproduction.ctx.planted and claim.source in FIXTURE_MEASURED:
         # trained on the fixture sentences: no verdict is known, but it must be measured
         assert result.measured is not None, f"{claim.id}: not measured; {result.reason}"
         return

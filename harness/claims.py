@@ -65,24 +65,93 @@ class Tolerance:
         return f"{sign}{self.amount:g}"
 
 
-_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
+        "==": operator.eq}
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """A shape claim's test: ``statistic op value`` (e.g. ``weight_ratio >= 2``)."""
+    """A shape claim's test: ``statistic op value`` (e.g. ``weight_ratio >= 2``).
+
+    ``also`` are further conditions that must hold too, each on a statistic the experiment
+    reports in its details; ``alternatives`` are conditions any one of which is enough
+    instead (``ks_p > 0.01``, or else ``auc_distance_from_half <= 0.05``).
+    """
 
     statistic: str
     op: str
     value: float
     proposed: bool = False
+    also: tuple[Threshold, ...] = ()
+    alternatives: tuple[Threshold, ...] = ()
 
-    def holds(self, measured: float) -> bool:
-        return bool(_OPS[self.op](measured, self.value))
+    def __post_init__(self):
+        if self.op not in _OPS:
+            raise ValueError(f"unknown operator {self.op!r}")
+
+    def _one(self, measured) -> bool:
+        try:
+            return measured is not None and bool(_OPS[self.op](measured, self.value))
+        except TypeError:
+            return False
+
+    def holds(self, measured, details: dict | None = None) -> bool:
+        details = details or {}
+        main = self._one(measured) and all(t._one(details.get(t.statistic)) for t in self.also)
+        return main or any(t._one(details.get(t.statistic)) for t in self.alternatives)
+
+    def explain(self, measured, details: dict | None = None) -> str:
+        """Each condition with the measured statistic and whether it holds."""
+        details = details or {}
+        parts = [f"{self.statistic} = {_fmt(measured)} (needs {self.op} {self.value:g})"]
+        parts += [f"{t.statistic} = {_fmt(details.get(t.statistic))} (needs {t.op} "
+                  f"{t.value:g})" for t in self.also]
+        text = "; ".join(parts)
+        if self.alternatives:
+            text += "; or else " + "; ".join(
+                f"{t.statistic} = {_fmt(details.get(t.statistic))} (needs {t.op} {t.value:g})"
+                for t in self.alternatives)
+        return text
 
     def __str__(self) -> str:
-        text = f"{self.statistic} {self.op} {self.value:g}"
+        text = " and ".join(f"{t.statistic} {t.op} {t.value:g}" for t in (self, *self.also))
+        if self.alternatives:
+            text += ", or " + " or ".join(f"{t.statistic} {t.op} {t.value:g}"
+                                          for t in self.alternatives)
         return text + (" (proposed)" if self.proposed else "")
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What a claim presupposes of the run's model, checked before its verdict.
+
+    ``sentiment_unit``: the probe of ``dataset`` (``probe`` names whose protocol: ``radford``,
+    the paper's splits or 10 folds, or ``donnelly``, the 70/10/20 splits) has a unit whose
+    classifier alone beats the majority class of the test set (pooled over the folds where
+    there are folds): one-sided exact binomial test, p < ``alpha``. A claim about "the
+    sentiment unit" is neither confirmed nor refuted on a model that has none.
+    """
+
+    dataset: str
+    probe: str = "radford"
+    alpha: float = 0.01
+    kind: str = "sentiment_unit"
+
+    def __str__(self) -> str:
+        return (f"a sentiment unit on {self.dataset.upper()} ({self.probe} probe): the unit "
+                f"alone beats the majority class, one-sided binomial p < {self.alpha:g}")
+
+
+@dataclass
+class PreconditionResult:
+    precondition: Precondition
+    holds: bool
+    summary: str  # e.g. "alone 51.07 %, majority 50.08 %, p = 0.23"
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"precondition": str(self.precondition), "dataset": self.precondition.dataset,
+                "holds": self.holds, "summary": self.summary, **self.details}
 
 
 @dataclass(frozen=True)
@@ -108,10 +177,25 @@ class Claim:
     requires_data: tuple[str, ...] = ()
     requires_device: str = "cpu"
     version: int = 1
+    # checked before the verdict; "all" of them must hold, or (for a claim judged over
+    # several datasets) "any" one, the experiment then judging over those that hold
+    preconditions: tuple[Precondition, ...] = ()
+    precondition_mode: str = "all"
+    # the source's budget: {name: amount} (epochs, seeds, subsets ...); a run below any of
+    # them is NOT RUN with the measured value
+    protocol: dict = field(default_factory=dict)
+    # value+shape claims: the shape half's threshold (the value half uses ``tolerance``)
+    shape_threshold: Threshold | None = None
 
     @property
     def source(self) -> str:
         return self.citation.source
+
+    def copy_params(self, **params) -> Claim:
+        """This claim with more (or other) protocol parameters."""
+        from dataclasses import replace
+
+        return replace(self, params={**self.params, **params})
 
     def requirement_text(self) -> str:
         model = {
@@ -133,6 +217,9 @@ class Measurement:
     value: Any
     details: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    budget: dict = field(default_factory=dict)  # what the run spent, against Claim.protocol
+    shape_value: Any = None  # value+shape claims: the shape half's statistic
+    note: str = ""  # said after the verdict's reason (e.g. which datasets were left out)
 
 
 @dataclass
@@ -144,6 +231,8 @@ class ClaimResult:
     details: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     control: ClaimResult | None = None  # the same claim on the untrained control
+    preconditions: list[PreconditionResult] = field(default_factory=list)
+    parts: dict = field(default_factory=dict)  # value+shape: {half: {verdict, reason, ...}}
 
     def to_dict(self) -> dict:
         c = self.claim
@@ -164,51 +253,118 @@ class ClaimResult:
             "version": c.version,
             "details": _jsonable(self.details),
             "figures": self.figures,
+            "preconditions": [p.to_dict() for p in self.preconditions],
+            "protocol": _jsonable(c.protocol),
+            "parts": _jsonable(self.parts),
             "control": None if self.control is None else {
                 "measured": _jsonable(self.control.measured),
                 "verdict": self.control.verdict,
                 "reason": self.control.reason,
                 "figures": [f"control/{f}" for f in self.control.figures],
+                "preconditions": [p.to_dict() for p in self.control.preconditions],
+                "parts": _jsonable(self.control.parts),
             },
         }
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def reduced_budget(claim: Claim, measurement: Measurement) -> str | None:
+    """Why the run fell short of the claim's protocol, or None when it followed it."""
+    short = []
+    for name, full in claim.protocol.items():
+        spent = measurement.budget.get(name)
+        if spent is None:
+            short.append(f"the experiment did not report its {name}")
+        elif spent < full:
+            short.append(f"{spent:g} of the protocol's {full:g} {name}")
+    return "reduced budget: " + ", ".join(short) if short else None
+
+
+def failed_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str | None:
+    """Why the claim's preconditions do not hold, or None when they do."""
+    if not checks:
+        return None
+    failed = [c for c in checks if not c.holds]
+    if not failed or (claim.precondition_mode == "any" and len(failed) < len(checks)):
+        return None
+    return "precondition: " + "; ".join(
+        f"no sentiment unit on {c.precondition.dataset.upper()} ({c.summary})" for c in failed)
+
+
+def _judge_value(claim, value, has_release, fixtures) -> tuple[str, str]:
+    if claim.requires_model == "openai-release" and not has_release:
+        return NOT_RUN, "needs OpenAI's released weights to judge; measured here for comparison"
+    if fixtures:
+        return NOT_RUN, ("a published value is judged on the real data only; measured here on "
+                         "the fixture files")
+    if not isinstance(claim.published, int | float):
+        return NOT_RUN, (f"the source published no number ({claim.published}); the measured "
+                         "value and its figure are in the report")
+    if claim.tolerance.holds(value, claim.published):
+        return PASS, f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}"
+    return FAIL, f"{_fmt(value)} is outside {claim.published} {claim.tolerance}"
+
+
+def _judge_shape(threshold: Threshold, value, details) -> tuple[str, str]:
+    verdict = PASS if threshold.holds(value, details) else FAIL
+    return verdict, threshold.explain(value, details)
+
+
 def judge(claim: Claim, measurement: Measurement, has_release: bool,
-          fixtures: bool = False) -> ClaimResult:
+          fixtures: bool = False, preconditions: list[PreconditionResult] = ()) -> ClaimResult:
     """The verdict of one measured claim.
 
-    A value claim that names OpenAI's release is only judged on it: with another model the
-    row keeps the measured number and says which artefact was missing. A value claim is never
-    judged on the fixture files, nor when the source published no number (only a figure).
+    In this order: a claim whose preconditions fail is NOT RUN (its statistic still shown);
+    one without a value is NOT RUN; one whose run fell short of its protocol (fewer epochs,
+    seeds or draws) is NOT RUN with the measured value. A value claim that names OpenAI's
+    release is only judged on it, never on the fixture files, and never when the source
+    published no number. A shape claim is judged on any model. A value+shape claim has both
+    halves judged and shown: it PASSes when both do, FAILs when either does, and is NOT RUN
+    otherwise (the value half is judged only on the source's artefact).
     """
+    result = _judge(claim, measurement, has_release, fixtures, list(preconditions))
+    if measurement.note:
+        result.reason += f"; {measurement.note}"
+    return result
+
+
+def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimResult:
     value = measurement.value
     result = ClaimResult(claim, NOT_RUN, value, details=measurement.details,
-                         figures=measurement.figures)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+                         figures=measurement.figures, preconditions=preconditions)
+    blocked = failed_preconditions(claim, result.preconditions)
+    if blocked:
+        result.reason = blocked
+        return result
+    if _missing(value):
         why = (measurement.details or {}).get("why")
         result.reason = "the experiment produced no value" + (f": {why}" if why else "")
         return result
+    blocked = reduced_budget(claim, measurement)
+    if blocked:
+        result.reason = blocked
+        return result
     if claim.kind == "shape":
-        ok = claim.threshold.holds(value)
-        result.verdict = PASS if ok else FAIL
-        result.reason = f"{claim.threshold.statistic} = {_fmt(value)}; needs {claim.threshold}"
+        result.verdict, result.reason = _judge_shape(claim.threshold, value,
+                                                     measurement.details)
         return result
-    if claim.requires_model == "openai-release" and not has_release:
-        result.reason = "needs OpenAI's released weights to judge; measured here for comparison"
+    if claim.kind == "value+shape":
+        halves = {"value": _judge_value(claim, value, has_release, fixtures),
+                  "shape": (NOT_RUN, "the experiment produced no shape statistic")
+                  if _missing(measurement.shape_value) or claim.shape_threshold is None
+                  else _judge_shape(claim.shape_threshold, measurement.shape_value,
+                                    measurement.details)}
+        result.parts = {half: {"verdict": v, "reason": r} for half, (v, r) in halves.items()}
+        result.parts["shape"]["measured"] = measurement.shape_value
+        verdicts = [v for v, _ in halves.values()]
+        result.verdict = FAIL if FAIL in verdicts else PASS if verdicts == [PASS, PASS] \
+            else NOT_RUN
+        result.reason = "; ".join(f"{half} half {v}: {r}" for half, (v, r) in halves.items())
         return result
-    if fixtures:
-        result.reason = "a published value is judged on the real data only; measured here on "\
-            "the fixture files"
-        return result
-    if not isinstance(claim.published, int | float):
-        result.reason = f"the source published no number ({claim.published}); the measured "\
-            "value and its figure are in the report"
-        return result
-    ok = claim.tolerance.holds(value, claim.published)
-    result.verdict = PASS if ok else FAIL
-    result.reason = f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}" if ok else (
-        f"{_fmt(value)} is outside {claim.published} {claim.tolerance}"
-    )
+    result.verdict, result.reason = _judge_value(claim, value, has_release, fixtures)
     return result
 
 
@@ -217,6 +373,8 @@ def not_run(claim: Claim, reason: str) -> ClaimResult:
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return "none"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

@@ -214,6 +214,7 @@ class ProbeResult:
     n_dev: int
     n_test: int
     dev_accuracies: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # degenerate probes, said in words
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -231,16 +232,26 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | 
     common = dict(test_accuracy=probe.score(X_test, y_test), C=probe.C_, n_nonzero=probe.n_nonzero_,
                   n_train=len(y_train), n_dev=len(y_dev), n_test=len(y_test),
                   dev_accuracies=probe.dev_accuracies_)
+    nan = float("nan")
     if probe.n_nonzero_ == 0:
         # The chosen C zeroed every weight: the model predicts one class and has no unit.
-        nan = float("nan")
+        note = (f"the probe kept no weight at the C chosen on dev ({probe.C_:g}): it predicts "
+                "one class, and there is no sentiment unit")
         return ProbeResult(sentiment_unit=None, sentiment_unit_sign=0, sentiment_unit_accuracy=nan,
                            sentiment_unit_C=nan, sentiment_unit_deleted_accuracy=nan,
                            sentiment_unit_deleted_C=nan, zero_shot_accuracy=nan,
-                           second_weight_ratio=nan, **common), probe
+                           second_weight_ratio=nan, notes=[note], **common), probe
     unit = probe.sentiment_unit_
+    notes = []
     # one column fits in moments: no processes for it
     alone = L1Probe(cache=cache).fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
+    alone_accuracy = alone.score(X_test[:, [unit]], y_test)
+    if alone.n_nonzero_ == 0:
+        # a constant prediction is not the unit's accuracy
+        notes.append(f"the unit-alone probe of unit {unit} kept no weight at the C chosen on "
+                     f"dev ({alone.C_:g}): it predicts one class ({alone_accuracy:.2f} %), so "
+                     "the unit alone has no accuracy of its own")
+        alone_accuracy = nan
 
     def zeroed(X):
         X = X.copy()
@@ -249,17 +260,21 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | 
 
     deleted = L1Probe(cache=cache, n_jobs=n_jobs).fit(zeroed(X_train), y_train, zeroed(X_dev),
                                                       y_dev)
+    if deleted.n_nonzero_ == 0:
+        notes.append(f"with unit {unit} deleted the probe kept no weight at the C chosen on dev "
+                     f"({deleted.C_:g}): it predicts one class")
     weights = np.sort(np.abs(probe.coef_))[::-1]
     ratio = float(weights[0] / weights[1]) if len(weights) > 1 and weights[1] > 0 else float("inf")
     result = ProbeResult(
         sentiment_unit=unit,
         sentiment_unit_sign=probe.sentiment_unit_sign_,
-        sentiment_unit_accuracy=alone.score(X_test[:, [unit]], y_test),
+        sentiment_unit_accuracy=alone_accuracy,
         sentiment_unit_C=alone.C_,
         sentiment_unit_deleted_accuracy=deleted.score(zeroed(X_test), y_test),
         sentiment_unit_deleted_C=deleted.C_,
         zero_shot_accuracy=zero_shot_accuracy(X_test[:, unit], y_test, probe.sentiment_unit_sign_),
         second_weight_ratio=ratio,
+        notes=notes,
         **common,
     )
     return result, probe
@@ -300,4 +315,6 @@ def summarise_folds(results: list[ProbeResult]) -> dict:
     out["sentiment_unit_sign"] = int(Counter(signs).most_common(1)[0][0])
     out["C"] = float(Counter(r.C for r in results).most_common(1)[0][0])
     out["n_folds"] = len(results)
+    out["probe_notes"] = [f"fold {i + 1}: {note}" for i, r in enumerate(results)
+                          for note in r.notes]
     return out

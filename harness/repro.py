@@ -75,12 +75,15 @@ FIXTURE_NER = NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1)
 
 
 def load_model(spec: str) -> MLSTM:
-    """``openai:FOLDER`` (released .npy files), ``planted[:fixture]``, ``random:N[:SEED]``, or
+    """``openai:FOLDER`` (released .npy files), ``planted[:fixture]``, ``planted:chance`` (the
+    planted model with no unit that carries the label), ``random:N[:SEED]``, or
     a checkpoint folder / ``model.safetensors`` written by :meth:`MLSTM.save`."""
     if spec.startswith("openai:"):
         return MLSTM.from_openai(spec[len("openai:"):])
     if spec in ("planted", "planted:fixture"):
         return planted_mlstm(**FIXTURE_MODEL)
+    if spec == "planted:chance":  # the same model with no unit that carries the label
+        return planted_mlstm(**{**FIXTURE_MODEL, "polarity": 0})
     if spec.startswith("random:"):
         parts = spec.split(":")
         try:
@@ -145,6 +148,11 @@ class RunContext:
     is_control: bool = False
     jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
     _release: bool | None = None
+
+    @property
+    def planted(self) -> bool:
+        """Whether this is the planted model on the fixtures, whose answers are known."""
+        return self.fixtures and self.model_spec in ("planted", "planted:fixture")
 
     @property
     def has_release(self) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from harness.analysis import EXPERIMENTS
+from harness.analysis.preconditions import check_precondition
 from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
@@ -41,9 +42,10 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
                        "models")
     try:
         measurement = EXPERIMENTS[claim.experiment](ctx, claim)
+        checks = [check_precondition(ctx, p) for p in claim.preconditions]
     except (DatasetError, ModelFormatError, TrainingDiverged) as exc:
         return not_run(claim, str(exc))
-    return judge(claim, measurement, ctx.has_release, ctx.fixtures)
+    return judge(claim, measurement, ctx.has_release, ctx.fixtures, checks)
 
 
 def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None = None,
@@ -106,7 +108,7 @@ class Reproduction:
             if self.control is not None and not self._control_elsewhere and (
                     result.measured is not None) and self._on_control(claim):
                 result.control = evaluate(claim, self.control)
-            if self.ctx.fixtures and claim.id in FIXTURE_EXPECTED:
+            if self.ctx.planted and claim.id in FIXTURE_EXPECTED:
                 planted = FIXTURE_EXPECTED[claim.id]
                 result.reason += f"; the planted model's known answer is {planted}"
             self._results[claim.id] = result
@@ -176,7 +178,7 @@ class Reproduction:
         """Results that show the harness itself is wrong: on the fixtures, a verdict other
         than the planted answer, a FAIL where none is planted, or no measurement where one
         is required (the claims of a source in ``FIXTURE_MEASURED``)."""
-        if not self.ctx.fixtures:
+        if not self.ctx.planted:
             return []
         return [r for r in self.results()
                 if not any(p in r.claim.id for p in self.skip) and not _as_planted(r)]

@@ -5,6 +5,7 @@ import pytest
 
 from claims import get_claim
 from harness.analysis import donnelly
+from harness.claims import PreconditionResult
 from harness.repro import FIXTURE_MODEL, make_context
 
 
@@ -70,20 +71,32 @@ def test_table3_params_reach_the_experiment(ctx):
 def test_table1_says_why_when_the_probe_kept_no_unit(tmp_path):
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
     # a probe whose chosen C zeroed every weight, as the protocol can choose
+    note = "the probe kept no weight at the C chosen on dev (0.00390625): it predicts one class"
     empty = {"test_accuracy": 50.3, "C": 2.0**-8, "n_nonzero": 0, "sentiment_unit": None,
-             "sentiment_unit_accuracy": float("nan"),
-             "sentiment_unit_deleted_accuracy": float("nan"), "test_errors": np.array([])}
+             "sentiment_unit_accuracy": float("nan"), "n_test": 10,
+             "sentiment_unit_deleted_accuracy": float("nan"), "test_errors": np.array([]),
+             "notes": [note]}
     ctx.memo[("donnelly_probe", "mr", "final")] = (empty, None)
     deleted = donnelly.table1_experiment(ctx, get_claim("donnelly2019.table1.sn_deleted.mr"))
     assert np.isnan(deleted.value) and "kept no weight" in deleted.details["why"]
     everything = donnelly.table1_experiment(ctx, get_claim("donnelly2019.table1.all.mr"))
-    assert everything.value == 50.3 and "why" not in everything.details
-    # the largest change over datasets leaves out those with no unit to delete, and says so
-    # (the first one among them: a NaN first would have made the maximum NaN)
-    ctx.memo[("donnelly_probe", "sst", "final")] = (empty, None)
-    for name, deleted_accuracy in (("cr", 50.0), ("imdb", 49.3)):
-        ctx.memo[("donnelly_probe", name, "final")] = (
-            {**empty, "sentiment_unit": 3, "sentiment_unit_deleted_accuracy": deleted_accuracy},
-            None)
-    change = donnelly.sn_not_necessary_experiment(ctx, get_claim("donnelly2019.sn_not_necessary"))
-    assert change.value == pytest.approx(1.0) and change.details["no_unit"] == ["sst", "mr"]
+    assert everything.value == 50.3
+
+
+def test_sn_not_necessary_is_judged_over_the_datasets_with_a_unit(tmp_path):
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    claim = get_claim("donnelly2019.sn_not_necessary")
+    probe = {"test_accuracy": 80.0, "sentiment_unit": 3, "sentiment_unit_accuracy": 70.0,
+             "n_test": 10, "notes": []}
+    for pre, deleted, holds in zip(claim.preconditions, (10.0, 20.0, 79.0, 81.3),
+                                   (False, False, True, True), strict=True):
+        ctx.memo[("donnelly_probe", pre.dataset, "final")] = (
+            {**probe, "sentiment_unit_deleted_accuracy": deleted}, None)
+        ctx.memo[("precondition", pre)] = PreconditionResult(pre, holds, f"summary {holds}")
+    change = donnelly.sn_not_necessary_experiment(ctx, claim)
+    # SST and MR (no unit) are left out, however much their deletion changed
+    assert change.value == pytest.approx(1.3) and list(change.details["left_out"]) == ["sst", "mr"]
+    assert "judged over CR, IMDB" in change.note and "SST (summary False)" in change.note
+    for pre in claim.preconditions:
+        ctx.memo[("precondition", pre)] = PreconditionResult(pre, False, "none")
+    assert donnelly.sn_not_necessary_experiment(ctx, claim).value is None

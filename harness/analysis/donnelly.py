@@ -129,7 +129,10 @@ def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
     else:
         probe = L1Probe(cache=ctx.fit_cache, n_jobs=ctx.jobs).fit(Xtr, ytr, Xdv, ydv)
         out = {"test_accuracy": probe.score(Xte, yte), "C": probe.C_,
-               "n_nonzero": probe.n_nonzero_}
+               "n_nonzero": probe.n_nonzero_,
+               "notes": [] if probe.n_nonzero_ else [
+                   f"the probe kept no weight at the C chosen on dev ({probe.C_:g}): it "
+                   "predicts one class"]}
     out["split_seed"] = SPLIT_SEED if name != "sst" else "OpenAI splits"
     out["test_errors"] = np.flatnonzero(probe.predict(Xte) != yte)
     ctx.memo[key] = (out, probe)
@@ -156,9 +159,8 @@ def _public(out: dict) -> dict:
 def table1_experiment(ctx, claim: Claim) -> Measurement:
     out, _ = table_probe(ctx, claim.params["dataset"], "final")
     details = _public(out)
-    if out["sentiment_unit"] is None and claim.params["what"] != "all":
-        details["why"] = (f"at the C chosen on dev ({out['C']:g}) the probe kept no weight, so "
-                          "there is no sentiment unit to delete or to keep alone")
+    if out["notes"]:
+        details["why"] = "; ".join(out["notes"])
     return Measurement(out[TABLE1_FIELDS[claim.params["what"]]], details)
 
 
@@ -193,18 +195,27 @@ def error_overlap_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def sn_not_necessary_experiment(ctx, claim: Claim) -> Measurement:
-    """The largest change deleting the unit makes, over the datasets whose probe has a unit."""
-    changes, no_unit = {}, []
-    for name in DATASETS:
+    """The largest change deleting the unit makes, over the datasets whose probe has a
+    sentiment unit (the claim's preconditions); the others are named."""
+    from harness.analysis.preconditions import check_precondition
+
+    changes, left_out = {}, {}
+    for pre in claim.preconditions:
+        name = pre.dataset
+        check = check_precondition(ctx, pre)
         out, _ = table_probe(ctx, name, "final")
-        if out["sentiment_unit"] is None:
-            no_unit.append(name)  # nothing to delete
+        if not check.holds:
+            left_out[name] = check.summary
         else:
             changes[name] = abs(out["test_accuracy"] - out["sentiment_unit_deleted_accuracy"])
-    details = {"abs_change_per_dataset": changes, "no_unit": no_unit}
+    details = {"abs_change_per_dataset": changes, "left_out": left_out}
     if not changes:
-        return Measurement(None, {**details, "why": "no dataset's probe kept a unit"})
-    return Measurement(max(changes.values()), details)
+        return Measurement(None, {**details, "why": "no dataset's model has a sentiment unit"})
+    note = f"judged over {', '.join(n.upper() for n in changes)}"
+    if left_out:
+        note += (f"; left out (no sentiment unit): "
+                 f"{'; '.join(f'{n.upper()} ({why})' for n, why in left_out.items())}")
+    return Measurement(max(changes.values()), details, note=note)
 
 
 def suffix_attack_shape_experiment(ctx, claim: Claim) -> Measurement:
@@ -233,15 +244,20 @@ def suffix_attack_shape_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def opposite_polarity_experiment(ctx, claim: Claim) -> Measurement:
-    """The unit's sign is reported and used: zero-shot with that sign, minus chance."""
+    """The unit's sign is reported and used. Zero-shot with that sign must beat both the
+    majority class and zero-shot with the sign flipped: a harness that ignored the sign would
+    fail one of the two."""
     out, _ = table_probe(ctx, "sst", "final")
     Xte, yte = split_features(ctx, "sst", "test", "final")
     if out["sentiment_unit"] is None:
         return Measurement(float("nan"), {"why": "the probe kept no unit"})
-    accuracy = zero_shot_accuracy(Xte[:, out["sentiment_unit"]], yte, out["sentiment_unit_sign"])
-    return Measurement(accuracy - 50.0, {"sentiment_unit": out["sentiment_unit"],
-                                         "sentiment_unit_sign": out["sentiment_unit_sign"],
-                                         "zero_shot_accuracy": accuracy})
+    unit, sign = out["sentiment_unit"], out["sentiment_unit_sign"]
+    accuracy = zero_shot_accuracy(Xte[:, unit], yte, sign)
+    flipped = zero_shot_accuracy(Xte[:, unit], yte, -sign)
+    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    return Measurement(accuracy - max(majority, flipped), {
+        "sentiment_unit": unit, "sentiment_unit_sign": sign, "zero_shot_accuracy": accuracy,
+        "zero_shot_sign_flipped": flipped, "majority_class": majority})
 
 
 # ----------------------------------------------------------------------------- sweeps (SST)
@@ -300,10 +316,15 @@ def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
         acc, p, "SST: one unit deleted, then refit", "test accuracy (%)",
         line=sweep["full_accuracy"], line_label="all units", mark=out["sentiment_unit"],
         mark_label="sentiment unit deleted"))
+    _, _, (_, yte) = _sst(ctx)
+    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    alone = float(single["accuracy"][best])
     return Measurement(float(acc[best]), {
         "min": float(acc.min()), "max": float(acc.max()), "best_unit": best,
-        "best_unit_alone": float(single["accuracy"][best]), "all_units": sweep["full_accuracy"],
-        "refits": sweep["n_refits"], "solver": SOLVER}, figures)
+        "best_unit_alone": alone, "majority_class": majority,
+        "best_unit_alone_minus_majority": alone - majority, "all_units": sweep["full_accuracy"],
+        "refits": sweep["n_refits"], "solver": SOLVER}, figures,
+        shape_value=alone - majority)
 
 
 def single_unit_sweep_experiment(ctx, claim: Claim) -> Measurement:
@@ -335,8 +356,17 @@ def cumulative_ablation_experiment(ctx, claim: Claim) -> Measurement:
         curve["units_left"], curve["accuracy"], level, p,
         "SST: deleting units by decreasing |L1 weight|"))
     n_units = len(curve["units_left"])
-    return Measurement(left / n_units, {"units_left": left, "n_units": n_units,
-                                        "unit_only_level": level, "solver": SOLVER}, figures)
+    _, _, (_, yte) = _sst(ctx)
+    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    last = float(curve["accuracy"][-1])  # one unit left
+    margin = level - majority
+    details = {"units_left": left, "n_units": n_units, "unit_only_level": level,
+               "reaches_level": int(left is not None), "accuracy_one_unit_left": last,
+               "majority_class": majority, "solver": SOLVER,
+               "share_of_margin_lost_after": (level - last) / margin if margin > 0 else None}
+    if left is None:
+        details["why_not_reached"] = "the curve never falls below the unit-only level"
+    return Measurement(0.0 if left is None else left / n_units, details, figures)
 
 
 def random100_experiment(ctx, claim: Claim) -> Measurement:
@@ -348,15 +378,19 @@ def random100_experiment(ctx, claim: Claim) -> Measurement:
         Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
     level = out["sentiment_unit_accuracy"]
     share = float(np.mean(rand["accuracy"] > level))
+    shape = sweeps.roughly_normal(rand["accuracy"])
+    n_units = Xtr.shape[1]
     figures = _figure(ctx, "sst_random100.png", lambda p: plot_histogram(
         rand["accuracy"], level, p, f"SST: {len(rand['accuracy'])} classifiers on "
-        f"{rand['size']} random units", "sentiment unit alone"))
-    return Measurement(share, {"units_per_classifier": rand["size"],
+        f"{rand['size']} random units of {n_units}", "sentiment unit alone"))
+    return Measurement(share, {"units_per_classifier": rand["size"], "n_units": n_units,
                                "mean": float(rand["accuracy"].mean()),
                                "std": float(rand["accuracy"].std()), "unit_only_level": level,
+                               **shape, "abs_skewness": abs(shape["skewness"]),
+                               "abs_excess_kurtosis": abs(shape["excess_kurtosis"]),
                                "seed": 42,
                                "solver": f"{SUBSET_SOLVER}, C fixed at the full model's chosen C"},
-                       figures)
+                       figures, budget={"classifiers": len(rand["accuracy"])})
 
 
 EXPERIMENTS = {

@@ -250,8 +250,11 @@ def ablation_experiment(ctx, claim: Claim) -> Measurement:
     mean_change = np.mean(changes, axis=0)
     table = [{"tag": t, f"accuracy change, top {k} of {claim.params['tag']} zeroed": c}
              for t, c in zip(tags, mean_change, strict=True)]
+    others = np.delete(np.abs(mean_change), target)
     return Measurement(round(float(np.mean(values)), 4), {
         "table": table, "tag": claim.params["tag"], "k": k, "n_units": n_units,
+        "target_change": round(float(mean_change[target]), 4),
+        "largest_other_abs_change": round(float(others.max()), 4),
         "selectivity_per_seed": np.round(values, 4).tolist(),
         "accuracy_change_mean_over_seeds": dict(zip(tags, np.round(mean_change, 4).tolist(),
                                                     strict=True))},
@@ -286,12 +289,33 @@ def top10_overlap_experiment(ctx, claim: Claim) -> Measurement:
                             combinations(enumerate(tags), 2)}}, [figure])
 
 
+def _spent(experiment, budget):
+    """``experiment`` with what the run spent (``budget(ctx)``) recorded in its measurement,
+    for the claim's protocol to be checked against."""
+    def run(ctx, claim: Claim) -> Measurement:
+        measurement = experiment(ctx, claim)
+        measurement.budget = budget(ctx)
+        return measurement
+    run.__doc__ = experiment.__doc__
+    return run
+
+
+def _baseline_budget(ctx) -> dict:
+    return {"epochs": ctx.ner.baseline_epochs}
+
+
+def _analysis_budget(ctx) -> dict:
+    return {"seeds": ctx.ner.seeds, "epochs": ctx.ner.analysis_epochs}
+
+
 EXPERIMENTS = {
-    "ner_baseline": baseline_experiment,
-    "ner_per_tag_accuracy": per_tag_accuracy_experiment,
-    "ner_sensitivity_correlations": sensitivity_correlations_experiment,
-    "ner_seed_dependence": seed_dependence_experiment,
-    "ner_ablation": ablation_experiment,
-    "ner_weight_similarity": weight_similarity_experiment,
-    "ner_top10_overlap": top10_overlap_experiment,
+    "ner_baseline": _spent(baseline_experiment, _baseline_budget),
+    **{name: _spent(experiment, _analysis_budget) for name, experiment in {
+        "ner_per_tag_accuracy": per_tag_accuracy_experiment,
+        "ner_sensitivity_correlations": sensitivity_correlations_experiment,
+        "ner_seed_dependence": seed_dependence_experiment,
+        "ner_ablation": ablation_experiment,
+        "ner_weight_similarity": weight_similarity_experiment,
+        "ner_top10_overlap": top10_overlap_experiment,
+    }.items()},
 }

@@ -28,6 +28,13 @@ from harness.report import plot_l1_weights, plot_unit_values
 DEV_SHARE = 0.1  # of train, for datasets that ship without a dev split (IMDB)
 
 
+def probe_labels(ctx, name: str) -> np.ndarray:
+    """The labels the probe of ``name`` is scored on: its test split, or its whole pool (the
+    10 folds' test sets together)."""
+    ds = ctx.dataset(name)
+    return ds.pool.labels if ds.pool is not None else ds.splits["test"].labels
+
+
 def _final_c(ctx, name: str, split: str) -> np.ndarray:
     return ctx.states(name, split)["final_c"]
 
@@ -95,10 +102,10 @@ def run_dataset_probe(ctx, name: str) -> dict:
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_
-    out["notes"] = [*ds.notes, *_small_split_notes(name, len(y_train) if ds.pool is None
-                                                   else len(y), len(y_test))]
-    for note in out["notes"][len(ds.notes):]:
+    small = _small_split_notes(name, len(y_train) if ds.pool is None else len(y), len(y_test))
+    for note in small:
         warnings.warn(note, SmallSplitWarning, stacklevel=2)
+    out["notes"] = [*ds.notes, *small, *out.pop("probe_notes", []), *out.get("notes", [])]
     out["figures"] = _figures(ctx, name, out, coef, X_test, y_test)
     ctx.memo[key] = out
     return out
@@ -128,7 +135,27 @@ def probe_experiment(ctx, claim: Claim) -> Measurement:
     """Measure ``params['quantity']`` of the protocol on ``params['dataset']``."""
     out = run_dataset_probe(ctx, claim.params["dataset"])
     details = {k: v for k, v in out.items() if k not in ("folds", "figures")}
+    degenerate = [n for n in out["notes"] if "kept no weight" in n]
+    if degenerate:
+        details["why"] = "; ".join(degenerate)
     return Measurement(out[claim.params["quantity"]], details, out["figures"])
+
+
+def dominant_unit_experiment(ctx, claim: Claim) -> Measurement:
+    """The ratio of the largest absolute L1 weight to the second. A probe that kept one weight
+    (an infinite ratio) counts only when that unit alone beats the majority class."""
+    from harness.analysis.preconditions import check_precondition
+    from harness.claims import Precondition
+
+    measurement = probe_experiment(ctx, claim.copy_params(quantity="second_weight_ratio"))
+    out = run_dataset_probe(ctx, claim.params["dataset"])
+    counts = 1
+    if out["n_nonzero"] == 1:
+        check = check_precondition(ctx, Precondition(claim.params["dataset"]))
+        counts = int(check.holds)
+        measurement.details["single_weight_unit"] = check.summary
+    measurement.details["single_weight_counts"] = counts
+    return measurement
 
 
 def zero_shot_experiment(ctx, claim: Claim) -> Measurement:

@@ -31,15 +31,17 @@ def planted_mlstm(
         Hidden size.
     unit : int
         Index of the planted sentiment unit.
-    polarity : {+1, -1}
-        +1: the unit's final cell state is positive for positive texts; -1: negative.
+    polarity : {+1, -1, 0}
+        +1: the unit's final cell state is positive for positive texts; -1: negative; 0: the
+        chance-level control, in which the markers look alike to every unit (the planted one
+        included), so that no unit carries the label.
     seed : int
         Seed of the random weights of the other units.
     gain : float
         Gain of the unit's candidate; one marker byte moves ``c[unit]`` by ``tanh(gain)``.
     """
-    if polarity not in (1, -1):
-        raise ValueError(f"polarity must be +1 or -1, got {polarity}")
+    if polarity not in (1, -1, 0):
+        raise ValueError(f"polarity must be +1, -1 or 0, got {polarity}")
     if not 0 <= unit < n_units:
         raise ValueError(f"unit {unit} is outside 0..{n_units - 1}")
     model = MLSTM.random(n_units, seed=seed)

@@ -1,0 +1,66 @@
+"""Whether the run's model has the thing a claim is about: a sentiment unit.
+
+The unit alone must beat the majority class on the test set (pooled over the folds where
+there are folds) by a one-sided exact binomial test. The statistic is computed once per
+dataset and probe and shown with every claim that depends on it, met or not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+
+from harness.claims import Precondition, PreconditionResult
+
+
+def unit_beats_majority(n_correct: int, n: int, majority_share: float) -> float:
+    """One-sided exact binomial p-value of ``n_correct`` of ``n`` against the majority rate."""
+    return float(binomtest(n_correct, n, majority_share, alternative="greater").pvalue)
+
+
+def check_precondition(ctx, pre: Precondition) -> PreconditionResult:
+    """Evaluate ``pre`` on the run in ``ctx`` (memoised there)."""
+    key = ("precondition", pre)
+    if key not in ctx.memo:
+        ctx.memo[key] = _sentiment_unit(ctx, pre)
+    return ctx.memo[key]
+
+
+def _trials(ctx, pre: Precondition) -> tuple[int, int, np.ndarray, str | None]:
+    """(unit-alone correct, scored examples, test labels, why there is no unit)."""
+    if pre.probe == "donnelly":
+        from harness.analysis.donnelly import donnelly_splits, table_probe
+
+        out, _ = table_probe(ctx, pre.dataset, "final")
+        labels = donnelly_splits(ctx, pre.dataset)["test"].labels
+        folds = [out]
+    else:
+        from harness.analysis.sentiment_unit import probe_labels, run_dataset_probe
+
+        out = run_dataset_probe(ctx, pre.dataset)
+        labels = probe_labels(ctx, pre.dataset)
+        folds = out.get("folds") or [out]
+    correct = 0
+    for fold in folds:
+        accuracy = fold["sentiment_unit_accuracy"]
+        if fold["sentiment_unit"] is None or accuracy is None or np.isnan(accuracy):
+            where = f" in {sum(f['sentiment_unit'] is None for f in folds)} of {len(folds)} " \
+                "folds" if len(folds) > 1 else ""
+            why = next((n for n in fold.get("notes", []) if "kept no weight" in n),
+                       "the probe kept no weight")
+            return 0, len(labels), labels, f"{why}{where}"
+        correct += int(round(accuracy / 100 * fold["n_test"]))
+    return correct, len(labels), labels, None
+
+
+def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
+    correct, n, labels, why = _trials(ctx, pre)
+    majority = float(max(np.mean(labels), 1 - np.mean(labels))) if n else 1.0
+    if why is not None:
+        return PreconditionResult(pre, False, f"{why}; majority {100 * majority:.2f} %",
+                                  {"majority_share": majority, "n": n})
+    p = unit_beats_majority(correct, n, majority)
+    summary = f"alone {100 * correct / n:.2f} %, majority {100 * majority:.2f} %, p = {p:.2g}"
+    return PreconditionResult(pre, p < pre.alpha, summary,
+                              {"unit_alone_share": correct / n, "majority_share": majority,
+                               "n": n, "p_value": p})

@@ -1,0 +1,223 @@
+"""Verdicts that mean what they say: preconditions, protocol budgets, thresholds of several
+parts, value+shape claims, and a chance-level model that no claim about a unit may judge."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from claims import REGISTRY, SOURCES, get_claim
+from harness.analysis import sweeps
+from harness.analysis.preconditions import check_precondition, unit_beats_majority
+from harness.claims import (
+    FAIL,
+    NOT_RUN,
+    PASS,
+    Citation,
+    Claim,
+    Measurement,
+    Precondition,
+    PreconditionResult,
+    Threshold,
+    Tolerance,
+    judge,
+)
+from harness.probes import run_probe
+from harness.repro import FIXTURE_EXPECTED, make_context
+from harness.runner import Reproduction
+
+CITE = Citation("test", "a test source")
+
+
+def _shape(threshold, **fields):
+    return Claim(id="test.shape", citation=CITE, statement="s", kind="shape", metric="m",
+                 threshold=threshold, experiment="x", **fields)
+
+
+@pytest.mark.parametrize("k,n,p0", [(30, 40, 0.5), (21, 40, 0.5), (60, 100, 0.55), (0, 5, 0.6),
+                                    (5, 5, 0.6)])
+def test_the_unit_test_is_the_exact_binomial_tail(k, n, p0):
+    brute = sum(math.comb(n, i) * p0**i * (1 - p0) ** (n - i) for i in range(k, n + 1))
+    assert unit_beats_majority(k, n, p0) == pytest.approx(brute, rel=1e-9)
+    assert unit_beats_majority(k, n, p0) == pytest.approx(binom.sf(k - 1, n, p0), rel=1e-9)
+
+
+def test_a_failed_precondition_is_not_run_with_the_statistic_shown():
+    pre = Precondition("sst")
+    claim = _shape(Threshold("gap", "<=", 2.0), preconditions=(pre,))
+    failed = PreconditionResult(pre, False, "alone 51.07 %, majority 50.08 %, p = 0.23")
+    result = judge(claim, Measurement(-0.6), False, preconditions=[failed])
+    assert result.verdict == NOT_RUN and result.measured == -0.6
+    assert result.reason == ("precondition: no sentiment unit on SST (alone 51.07 %, majority "
+                             "50.08 %, p = 0.23)")
+    held = PreconditionResult(pre, True, "alone 90 %, majority 50 %, p = 1e-30")
+    assert judge(claim, Measurement(-0.6), False, preconditions=[held]).verdict == PASS
+    assert judge(claim, Measurement(3.0), False, preconditions=[held]).verdict == FAIL
+
+
+def test_any_mode_needs_one_precondition_to_hold():
+    pres = (Precondition("sst", "donnelly"), Precondition("mr", "donnelly"))
+    claim = _shape(Threshold("x", "<=", 1.0), preconditions=pres, precondition_mode="any")
+    one = [PreconditionResult(pres[0], False, "a"), PreconditionResult(pres[1], True, "b")]
+    none = [PreconditionResult(p, False, "a") for p in pres]
+    assert judge(claim, Measurement(0.5), False, preconditions=one).verdict == PASS
+    assert judge(claim, Measurement(0.5), False, preconditions=none).verdict == NOT_RUN
+
+
+def test_a_reduced_budget_is_not_run_with_the_measured_value():
+    claim = _shape(Threshold("x", ">", 0.0), protocol={"epochs": 100, "seeds": 5})
+    short = judge(claim, Measurement(3.0, budget={"epochs": 2, "seeds": 5}), False)
+    assert short.verdict == NOT_RUN and short.measured == 3.0
+    assert short.reason == "reduced budget: 2 of the protocol's 100 epochs"
+    full = judge(claim, Measurement(3.0, budget={"epochs": 100, "seeds": 5}), False)
+    assert full.verdict == PASS
+    silent = judge(claim, Measurement(3.0), False)
+    assert silent.verdict == NOT_RUN and "did not report its epochs" in silent.reason
+
+
+@pytest.mark.parametrize("value,details,holds", [
+    (0.02, {"reaches_level": 1, "fall": 0.7}, True),
+    (0.02, {"reaches_level": 0, "fall": 0.7}, False),  # a curve that never reaches the level
+    (0.02, {"reaches_level": 1, "fall": 0.1}, False),
+    (0.20, {"reaches_level": 1, "fall": 0.7}, False),
+    (0.02, {"reaches_level": 1}, False),  # a statistic not measured never holds
+])
+def test_every_part_of_a_threshold_must_hold(value, details, holds):
+    t = Threshold("share", "<=", 0.05, also=(Threshold("reaches_level", "==", 1),
+                                             Threshold("fall", ">=", 0.5)))
+    assert t.holds(value, details) is holds
+    assert str(t) == "share <= 0.05 and reaches_level == 1 and fall >= 0.5"
+    assert "reaches_level = " in t.explain(value, details)
+
+
+def test_an_alternative_is_enough():
+    t = Threshold("ks_p", ">", 0.01, alternatives=(Threshold("auc_gap", "<=", 0.05),))
+    assert t.holds(0.5, {}) and t.holds(0.001, {"auc_gap": 0.02})
+    assert not t.holds(0.001, {"auc_gap": 0.2})
+    assert str(t) == "ks_p > 0.01, or auc_gap <= 0.05"
+
+
+def test_both_halves_of_a_value_plus_shape_claim_are_judged_and_shown():
+    claim = Claim(id="test.both", citation=CITE, statement="s", kind="value+shape", metric="m",
+                  published=92.15, tolerance=Tolerance(1.0), experiment="x",
+                  requires_model="openai-release",
+                  shape_threshold=Threshold("near_chance", "<=", 5.0))
+    near = Measurement(91.9, shape_value=2.0)
+    off = Measurement(91.9, shape_value=30.0)
+    on_release = judge(claim, near, has_release=True)
+    assert on_release.verdict == PASS and on_release.parts["shape"]["verdict"] == PASS
+    assert on_release.parts["value"]["verdict"] == PASS
+    elsewhere = judge(claim, near, has_release=False)
+    assert elsewhere.verdict == NOT_RUN and elsewhere.parts["shape"]["verdict"] == PASS
+    assert "value half NOT RUN" in elsewhere.reason and "shape half PASS" in elsewhere.reason
+    assert judge(claim, off, has_release=False).verdict == FAIL
+    assert judge(claim, Measurement(80.0, shape_value=2.0), has_release=True).verdict == FAIL
+
+
+def test_precondition_claims_cover_every_claim_about_the_unit():
+    about_unit = {"donnelly2019.sn_not_necessary", "donnelly2019.single_unit_sweep",
+                  "donnelly2019.cumulative_ablation", "donnelly2019.random100",
+                  "donnelly2019.opposite_polarity", "radford2017.generation.steering",
+                  "chada2017.yelp.sentence_end_updates", "chada2017.yelp.length_independence",
+                  "chada2017.yelp.supervised_gap"}
+    declared = {c.id for c in REGISTRY if c.preconditions}
+    assert about_unit <= declared
+    for claim in REGISTRY:
+        if claim.preconditions or claim.protocol or (claim.kind == "value+shape"
+                                                     and claim.experiment):
+            assert claim.version >= 2, claim.id  # their meaning changed
+        if claim.kind == "value+shape" and claim.experiment:
+            assert claim.shape_threshold is not None, claim.id
+
+
+# ----------------------------------------------------------------------------- the models
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The planted fixture model and its chance-level twin, on every claim but the NER ones
+    (which train their own models and have no unit to look for)."""
+    claims = [c for c in REGISTRY if c.source != "nerneurons2020"]
+    out = {}
+    for spec in ("planted:fixture", "planted:chance"):
+        ctx = make_context(profile="fixtures", model_spec=spec,
+                           out_dir=tmp_path_factory.mktemp(spec.split(":")[1]), progress=False)
+        run = Reproduction(ctx, claims, SOURCES)
+        out[spec] = (ctx, {r.claim.id: r for r in run.evaluate_all()})
+    return out
+
+
+def test_a_chance_level_model_judges_no_claim_about_a_unit(runs):
+    ctx, results = runs["planted:chance"]
+    for pre in (Precondition("sst"), Precondition("sst", "donnelly")):
+        check = check_precondition(ctx, pre)
+        assert not check.holds and "majority" in check.summary
+    for claim in REGISTRY:
+        if claim.preconditions and claim.id in results:
+            result = results[claim.id]
+            assert result.verdict == NOT_RUN, (claim.id, result.reason)
+            if claim.experiment:
+                assert result.reason.startswith("precondition: no sentiment unit"), claim.id
+
+
+def test_the_planted_model_gets_judged_verdicts(runs):
+    ctx, results = runs["planted:fixture"]
+    check = check_precondition(ctx, Precondition("sst"))
+    assert check.holds and check.details["p_value"] < 1e-6
+    for claim_id, verdict in FIXTURE_EXPECTED.items():
+        assert results[claim_id].verdict == verdict, (claim_id, results[claim_id].reason)
+    dominant = results["radford2017.sst.one_dominant_unit"]
+    assert dominant.details["single_weight_counts"] == 1
+    polarity = results["donnelly2019.opposite_polarity"]
+    # zero-shot with the negative sign is perfect; with the sign ignored it would be 0 %
+    assert polarity.details["zero_shot_sign_flipped"] == 0.0 and polarity.measured == 50.0
+
+
+def test_cumulative_ablation_says_when_the_curve_never_falls(runs):
+    result = runs["planted:fixture"][1]["donnelly2019.cumulative_ablation"]
+    assert result.details["reaches_level"] == 1  # the planted curve falls at once
+    claim = get_claim("donnelly2019.cumulative_ablation")
+    never = Measurement(0.0, {"reaches_level": 0, "share_of_margin_lost_after": 0.9})
+    assert judge(claim, never, False).verdict == FAIL
+
+
+# ----------------------------------------------------------------------------- sweeps
+def test_units_left_below_scans_in_deletion_order():
+    units_left = np.array([5, 4, 3, 2, 1])
+    assert sweeps.units_left_below(units_left, [90, 89, 80, 70, 60], 85) == 3
+    assert sweeps.units_left_below(units_left, [90, 89, 88, 87, 86], 85) is None
+    assert sweeps.units_left_below(units_left, [80, 89, 88, 87, 86], 85) == 5
+
+
+@pytest.mark.parametrize("n_units,size", [(4096, 100), (256, 6), (32, 1), (8, 1), (8192, 200)])
+def test_random_subsets_keep_the_source_share_of_units(n_units, size):
+    assert sweeps.subset_size(n_units) == size
+
+
+def test_random_subsets_draw_distinct_sorted_units():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 40)), rng.integers(0, 2, 60)
+    out = sweeps.random_subsets(X, y, X, y, 1.0, n_classifiers=7)
+    assert out["size"] == 1 and out["columns"].shape == (7, 1)
+    out = sweeps.random_subsets(X, y, X, y, 1.0, n_classifiers=5, size=4)
+    for row in out["columns"]:
+        assert len(set(row)) == 4 and list(row) == sorted(row)
+    with pytest.raises(ValueError, match="subset"):
+        sweeps.random_subsets(X, y, X, y, 1.0, size=41)
+
+
+def test_roughly_normal_reads_a_normal_sample_as_normal():
+    rng = np.random.default_rng(1)
+    normal = sweeps.roughly_normal(rng.normal(size=1000))
+    assert abs(normal["skewness"]) < 0.3 and abs(normal["excess_kurtosis"]) < 0.5
+    skewed = sweeps.roughly_normal(rng.exponential(size=1000))
+    assert skewed["skewness"] > 1.5
+    assert math.isnan(sweeps.roughly_normal(np.ones(10))["excess_kurtosis"])
+
+
+def test_a_probe_that_keeps_no_weight_is_flagged_and_has_no_unit():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(80, 6)) * 1e-3, np.tile([0, 1], 40)  # nothing to learn
+    result, _ = run_probe(X[:40], y[:40], X[40:60], y[40:60], X[60:], y[60:])
+    assert result.n_nonzero == 0 and result.sentiment_unit is None
+    assert math.isnan(result.sentiment_unit_accuracy)
+    assert any("kept no weight" in n for n in result.notes)
