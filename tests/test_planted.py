@@ -44,6 +44,6 @@ def test_probe_recovers_the_planted_unit_and_sign(polarity):
 
 def test_planted_arguments_are_checked():
     with pytest.raises(ValueError, match="polarity"):
-        planted_mlstm(polarity=0)
+        planted_mlstm(polarity=2)
     with pytest.raises(ValueError, match="outside"):
         planted_mlstm(n_units=4, unit=4)
