@@ -130,12 +130,12 @@ class Reproduction:
             # the processes share the cores until the control is done
             share = max(1, threads // 2)
             pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"))
-            pending = pool.submit(_evaluate_each, [c for c in todo if self._on_control(c)],
+            pending = pool.submit(self.worker, [c for c in todo if self._on_control(c)],
                                   self.control, share)
             trainers = [c for c in todo if _trains_its_own(c)]
             if trainers:
                 light = replace(self.ctx, model=None, memo={}, data_files={})
-                own = pool.submit(_evaluate_each, trainers, light, share, "its own process")
+                own = pool.submit(self.worker, trainers, light, share, "its own process")
                 elsewhere = {c.id for c in trainers}
             pool.shutdown(wait=False)
             self._control_elsewhere = True
@@ -154,7 +154,8 @@ class Reproduction:
                 on_result(result)
         torch.set_num_threads(threads)
         if own is not None:
-            results, files, errors, _ = own.result()
+            owned = [c for c in self.claims if c.id in elsewhere]
+            results, files, errors, _ = self._collect(own, owned, "its own process")
             self.ctx.data_files.update(files)
             self.errors += errors
             for claim in self.claims:
@@ -163,13 +164,28 @@ class Reproduction:
                     if on_result:
                         on_result(results[claim.id])
         if pending is not None:
-            control, _, errors, self._control_cache = pending.result()
+            owned = [c for c in todo if self._on_control(c)]
+            control, _, errors, self._control_cache = self._collect(pending, owned,
+                                                                    "the control")
             self.errors += errors
             self._control_elsewhere = False
             for result in self._results.values():
                 if result.measured is not None and result.claim.id in control:
                     result.control = control[result.claim.id]
         return self.results()
+
+    worker = staticmethod(_evaluate_each)  # what a worker process runs (replaced in tests)
+
+    def _collect(self, future, owned: Sequence[Claim], where: str):
+        """A worker's results; when the worker died, its claims are NOT RUN and say so, and
+        the report is still written."""
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001 - a dead process (BrokenProcessPool) or worse
+            why = (f"the worker process that ran {where} ended before it reported "
+                   f"({type(exc).__name__}: {exc}); run again to complete it from the caches")
+            self.errors.append(f"{where}: {why}")
+            return {c.id: not_run(c, why) for c in owned}, {}, [], {}
 
     def _on_control(self, claim: Claim) -> bool:
         return not self.control_only or any(p in claim.id for p in self.control_only)

@@ -221,3 +221,20 @@ def test_a_probe_that_keeps_no_weight_is_flagged_and_has_no_unit():
     assert result.n_nonzero == 0 and result.sentiment_unit is None
     assert math.isnan(result.sentiment_unit_accuracy)
     assert any("kept no weight" in n for n in result.notes)
+
+
+def test_a_worker_that_dies_leaves_its_claims_not_run_and_the_report_written(tmp_path):
+    from tests.helpers import dying_worker
+
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    claims = [get_claim("radford2017.sst.full_features"),
+              get_claim("nerneurons2020.per_tag_accuracy")]
+    run = Reproduction(ctx, claims, SOURCES, control=ctx.for_control("random:32"))
+    run.worker = dying_worker
+    first, ner = run.evaluate_all()
+    assert first.measured == 100.0  # the main process's own work is kept
+    assert first.control.verdict == NOT_RUN and "the control ended" in first.control.reason
+    assert ner.verdict == NOT_RUN and "its own process ended before it reported" in ner.reason
+    assert len(run.errors) == 2
+    report = run.write().read_text()
+    assert "nerneurons2020.per_tag_accuracy" in report
