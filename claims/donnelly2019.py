@@ -127,7 +127,8 @@ CLAIMS = [
           requires_model="openai-release", requires_data=DATASETS),
     *[
         _value(f"table3.{polarity}.{feats}.{ds}", "Table 3",
-               f"accuracy with{SUFFIX[polarity]!r} appended to every {ds} test text "
+               f'accuracy with the word "{SUFFIX[polarity].strip()}" appended to every {ds} '
+               f"test text "
                f"({TABLE2_WHAT[feats]}, classifier trained on clean text)",
                TABLE3[polarity][feats][i], ("imdb" if ds.startswith("imdb") else ds,),
                "donnelly_table3",

@@ -46,6 +46,7 @@ CLAIMS = [
           statement="the 50-unit analysis model's token accuracy per gold tag "
           + ", ".join(f"{k} {v}" for k, v in TAG_ACCURACY.items()),
           kind="value", metric="largest |difference| over tags", published=0.0,
+          published_text="9 values (gap 0)",
           tolerance=Tolerance(0.05, "two-sided", "seed variance"),
           experiment="ner_per_tag_accuracy", params={"published": TAG_ACCURACY},
           requires_model="ner-tagger", requires_data=("conll2003", "glove"),
@@ -92,6 +93,7 @@ CLAIMS = [
     Claim(id="nerneurons2020.top10_overlap", citation=_cite("overlap figure"),
           statement="overlap of the top-10 important units between tag pairs (figure)",
           kind="value", metric="mean top-10 overlap of two tags (units)", published="figure",
+          published_text="a figure",
           tolerance=Tolerance(0.0),
           experiment="ner_top10_overlap",
           requires_model="ner-tagger", requires_data=("conll2003", "glove"),

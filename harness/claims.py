@@ -151,7 +151,8 @@ class PreconditionResult:
 
     def to_dict(self) -> dict:
         return {"precondition": str(self.precondition), "dataset": self.precondition.dataset,
-                "holds": self.holds, "summary": self.summary, **self.details}
+                "probe": self.precondition.probe, "holds": self.holds, "summary": self.summary,
+                **self.details}
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ class Claim:
     protocol: dict = field(default_factory=dict)
     # value+shape claims: the shape half's threshold (the value half uses ``tolerance``)
     shape_threshold: Threshold | None = None
+    # how a table shows the published value when it is not one number (a table, a figure)
+    published_text: str | None = None
 
     @property
     def source(self) -> str:
@@ -258,6 +261,7 @@ class ClaimResult:
             "parts": _jsonable(self.parts),
             "control": None if self.control is None else {
                 "measured": _jsonable(self.control.measured),
+                "details": _jsonable(self.control.details),
                 "verdict": self.control.verdict,
                 "reason": self.control.reason,
                 "figures": [f"control/{f}" for f in self.control.figures],

@@ -18,7 +18,6 @@ from harness.io import (
     check_output_dir,
     check_output_file,
     read_json_object,
-    recorded_null,
     save_npy,
     write_json,
 )
@@ -188,69 +187,14 @@ def cmd_model_card(args) -> int:
     return 0
 
 
-README_START, README_END = "<!-- claim-table:start -->", "<!-- claim-table:end -->"
-
-
 def claim_table(reports: Sequence[str] | None) -> str:
-    """The registry as a Markdown table; with reports' results.json, their measurements too.
-
-    Each claim's row comes from the first report that ran it (not skipped with ``--skip``);
-    with several reports a column says which.
-    """
-    from tabulate import tabulate
-
+    """The registry as a Markdown table; with reports' results.json, their measurements and
+    reasons too (each claim's row from the first report that ran it)."""
     from claims import REGISTRY
-    from harness.runner import SKIPPED
+    from harness.report import readme_claim_table
 
-    if not reports:
-        rows = [[f"`{c.id}`", c.kind, c.published, str(c.tolerance or c.threshold),
-                 "yes" if c.experiment else "not yet"] for c in REGISTRY]
-        return tabulate(rows, headers=["claim", "kind", "published", "tolerance / threshold",
-                                       "experiment"], tablefmt="github")
-    paths = [Path(r) for r in reports]
-    payloads = [read_report(p) for p in paths]
-    by_id = [{row["id"]: (row, i, payload) for i, row in enumerate(payload["claims"])}
-             for payload in payloads]
-    rows = []
-    for c in REGISTRY:
-        found = [(i, table[c.id]) for i, table in enumerate(by_id) if c.id in table]
-        ran = [(i, entry) for i, entry in found
-               if not entry[0].get("reason", "").startswith(SKIPPED)]
-        source, (row, index, payload) = (ran or found or [(None, ({}, None, {}))])[0]
-        ctl = row.get("control") or {}
-
-        rows.append([f"`{c.id}`", c.kind, c.published,
-                     _measured(row.get("measured"), payload, index, "measured",
-                               row.get("details")),
-                     _measured(ctl.get("measured"), payload, index, "control.measured")
-                     if ctl else "-",
-                     row.get("tolerance") or row.get("threshold") or "-",
-                     row.get("verdict", "not in report")]
-                    + ([source + 1 if source is not None else "-"] if len(paths) > 1 else []))
-
-    def described(path, payload):
-        model = (payload["provenance"].get("model") or {}).get("spec")
-        return (f"`{path.as_posix()}` (model `{model}`, commit "
-                f"`{payload['provenance']['git_commit']}`)")
-
-    if len(paths) == 1:
-        head = f"From {described(paths[0], payloads[0])}.\n\n"
-    else:
-        head = "From the first of these reports that ran each claim (column *report*):\n\n" + \
-            "".join(f"{i}. {described(p, q)}\n" for i, (p, q) in
-                    enumerate(zip(paths, payloads, strict=True), 1)) + "\n"
-    headers = ["claim", "kind", "published", "measured", "control", "tolerance / threshold",
-               "verdict"] + (["report"] if len(paths) > 1 else [])
-    return head + tabulate(rows, headers=headers, tablefmt="github")
-
-
-def _measured(value, payload: dict, index: int | None, where: str, details=None) -> str:
-    """A measured value of a report row; one written as null says what it was (``inf``)."""
-    from harness.report import format_value
-
-    if value is None and index is not None:
-        value = recorded_null(payload, f"claims[{index}].{where}")
-    return format_value(value, details)
+    paths = [Path(r) for r in reports or []]
+    return readme_claim_table(REGISTRY, paths, [read_report(p) for p in paths])
 
 
 def read_report(path: Path) -> dict:
@@ -270,19 +214,21 @@ def read_report(path: Path) -> dict:
 
 
 def cmd_claims(args) -> int:
+    from harness.report import fill_markers, readme_headline
+
     table = claim_table(args.report)
     if not args.readme:
         print(table)
         return 0
     readme = Path(args.readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise DatasetError(f"{readme}: no {README_START} ... {README_END} markers to replace")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+    sections = {"claim-table": table}
+    if args.report:
+        sections["headline"] = readme_headline(Path(args.report[0]),
+                                               read_report(Path(args.report[0])))
+    text = fill_markers(readme.read_text(), sections, readme)
     with atomic_write(readme, ".md.tmp") as tmp:
-        tmp.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
-    print(f"updated the claim table in {readme}")
+        tmp.write_text(text)
+    print(f"updated {', '.join(sections)} in {readme}")
     return 0
 
 

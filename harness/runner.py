@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from harness.analysis import EXPERIMENTS
-from harness.analysis.preconditions import check_precondition
+from harness.analysis.preconditions import check_precondition, unit_checks
 from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 from harness.data import DatasetError
 from harness.models.mlstm import ModelFormatError
@@ -62,7 +62,14 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None
         except Exception as exc:  # noqa: BLE001 - reported by the main process
             errors.append(f"{claim.id} ({where}): {exc!r}\n{traceback.format_exc()}")
             out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}")
-    return out, ctx.data_files, errors, ctx.cache_stats()
+    return out, ctx.data_files, errors, {**ctx.cache_stats(), "units": _unit_checks(ctx)}
+
+
+def _unit_checks(ctx) -> list[dict]:
+    try:
+        return unit_checks(ctx)
+    except (DatasetError, ModelFormatError):
+        return []
 
 
 def _trains_its_own(claim: Claim) -> bool:
@@ -206,7 +213,11 @@ class Reproduction:
         elapsed = time.perf_counter() - self._started
         record = provenance(self.ctx, elapsed, self.control, self._commit)
         record["cache"] = {"model": self.ctx.cache_stats()}
+        record["sentiment_unit"] = {"model": _unit_checks(self.ctx)}
         if self.control is not None:
             record["control_claims"] = list(self.control_only) or "all"
-            record["cache"]["control"] = self._control_cache or self.control.cache_stats()
+            control = dict(self._control_cache or {**self.control.cache_stats(),
+                                                   "units": _unit_checks(self.control)})
+            record["sentiment_unit"]["control"] = control.pop("units", [])
+            record["cache"]["control"] = control
         return write_report(self.results(), record, self.ctx.out_dir, self.sources)

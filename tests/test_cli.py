@@ -108,10 +108,14 @@ def test_claims_table_takes_each_row_from_the_first_report_that_ran_it(tmp_path)
     table = claim_table([str(first / "results.json"), str(second / "results.json")])
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in table.splitlines() if line.startswith("| `")}
-    assert rows["`radford2017.sst.one_dominant_unit`"][-2:] == ["PASS", "2"]
+    # the columns end with verdict, reason (its number in the list below) and report
+    dominant = rows["`radford2017.sst.one_dominant_unit`"]
+    assert dominant[-3] == "PASS" and dominant[-1] == "2"
+    reason = int(dominant[-2].strip("()"))
+    assert f"\n{reason}. weight_ratio = inf" in table
     assert rows["`radford2017.sst.full_features`"][-1] == "1"
     assert rows["`chada2017.yelp.zero_shot`"][-1] == "2"
-    assert rows["`donnelly2019.random100`"][-2:] == ["not in report", "-"]
+    assert rows["`donnelly2019.random100`"][-3:] == ["not in report", "", "-"]
     assert "1. `" in table and "2. `" in table
 
 

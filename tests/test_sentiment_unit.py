@@ -80,7 +80,8 @@ def test_fixture_reproduction_report(ctx, tmp_path):
                 "verdict", "reason", "details"} <= set(row)
         assert row["verdict"] in (PASS, FAIL, NOT_RUN)
     report = (tmp_path / "REPORT.md").read_text()
-    assert "fixtures" in report and "![sst_l1_weights.png](sst_l1_weights.png)" in report
+    assert "fixtures" in report and "(sst_l1_weights.png)" in report
+    assert "*Figure radford2017-1. SST: the L1 probe's largest weights" in report
 
 
 def test_a_claim_without_model_says_what_it_needs(tmp_path):

@@ -64,3 +64,16 @@ def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
     return PreconditionResult(pre, p < pre.alpha, summary,
                               {"unit_alone_share": correct / n, "majority_share": majority,
                                "n": n, "p_value": p})
+
+
+def unit_checks(ctx) -> list[dict]:
+    """The sentiment-unit test of every dataset whose probe ran in ``ctx`` (each probe family
+    it ran), for the report's summary."""
+    from harness.claims import Precondition
+
+    for key in list(ctx.memo):
+        if key[0] == "probe":
+            check_precondition(ctx, Precondition(key[1]))
+        elif key[0] == "donnelly_probe" and key[2] == "final":
+            check_precondition(ctx, Precondition(key[1], "donnelly"))
+    return [value.to_dict() for key, value in ctx.memo.items() if key[0] == "precondition"]

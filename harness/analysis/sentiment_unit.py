@@ -102,6 +102,8 @@ def run_dataset_probe(ctx, name: str) -> dict:
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_
+    scored = probe_labels(ctx, name)
+    out["majority_class"] = 100.0 * float(max(np.mean(scored), 1 - np.mean(scored)))
     small = _small_split_notes(name, len(y_train) if ds.pool is None else len(y), len(y_test))
     for note in small:
         warnings.warn(note, SmallSplitWarning, stacklevel=2)
@@ -138,7 +140,13 @@ def probe_experiment(ctx, claim: Claim) -> Measurement:
     degenerate = [n for n in out["notes"] if "kept no weight" in n]
     if degenerate:
         details["why"] = "; ".join(degenerate)
-    return Measurement(out[claim.params["quantity"]], details, out["figures"])
+    value = out[claim.params["quantity"]]
+    if claim.params["quantity"].endswith("accuracy") and "folds" not in out and \
+            isinstance(value, float) and not np.isnan(value):
+        n = out["n_test"]
+        ci = binomtest(int(round(value / 100 * n)), n).proportion_ci(0.95, method="wilson")
+        details["ci95"] = [100 * ci.low, 100 * ci.high]
+    return Measurement(value, details, out["figures"])
 
 
 def dominant_unit_experiment(ctx, claim: Claim) -> Measurement:
@@ -181,5 +189,6 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
     details = {
         "sentiment_unit": unit, "sentiment_unit_sign": sign, "unit_from": claim.params["unit_from"],
         "threshold": 0.0, "n": len(test), "ci95": [100 * ci.low, 100 * ci.high],
+        "majority_class": 100.0 * float(max(np.mean(test.labels), 1 - np.mean(test.labels))),
     }
     return Measurement(accuracy, details, figures)

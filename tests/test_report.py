@@ -1,0 +1,90 @@
+"""The report renderer: values without a number, infinities, intervals, value+shape rows,
+reasons listed once, lines that fit, and LaTeX tables."""
+
+import re
+
+import pytest
+
+from claims import SOURCES, get_claim
+from harness.claims import (
+    FAIL,
+    NOT_RUN,
+    PASS,
+    ClaimResult,
+    Measurement,
+    judge,
+)
+from harness.report import format_value, render_latex, render_markdown, rule_text
+
+PROVENANCE = {"profile": "unit-test", "fixtures": False, "git_commit": "abc", "versions": {},
+              "device": "cpu", "seeds": {"probe": 42}, "model": {"spec": "m", "n_units": 8},
+              "data_root": "d", "data_sha256": {}, "wall_seconds": 1.0}
+
+
+@pytest.mark.parametrize("value,details,text", [
+    (None, {}, "-"),
+    (float("nan"), {}, "-"),
+    (float("nan"), {"why": "the probe kept no weight at C 0.1"}, "no unit"),
+    (None, {"why": "no dataset's model has a sentiment unit"}, "no unit"),
+    (float("inf"), {}, "inf"),
+    (52.2812, {"ci95": [50.0, 54.6]}, "52.28 [50.0, 54.6]"),
+    (53.42, {"test_accuracy_std": 1.2, "n_folds": 10}, "53.42 (sd 1.20)"),
+    (0.0023, {}, "0.0023"),
+    (0.0, {}, "0.00"),
+    (7, {}, "7"),
+])
+def test_values_are_written_for_people(value, details, text):
+    assert format_value(value, details) == text
+
+
+def test_rules_are_shown_short_and_never_as_figure_plus_minus_zero():
+    assert rule_text(get_claim("nerneurons2020.top10_overlap")) == "-"
+    assert rule_text(get_claim("radford2017.sst.full_features")) == "±1"
+    long = rule_text(get_claim("donnelly2019.cumulative_ablation"))
+    assert len(long) <= 34 and long.endswith("…")
+
+
+def _results():
+    sweep = get_claim("donnelly2019.single_ablation_sweep")
+    both = judge(sweep, Measurement(91.9, {"best_unit_alone_minus_majority": 2.0},
+                                    shape_value=2.0), has_release=False)
+    ratio = judge(get_claim("radford2017.sst.one_dominant_unit"),
+                  Measurement(float("inf"), {"single_weight_counts": 1}), False)
+    none = ClaimResult(get_claim("radford2017.sst.sentiment_unit_only"), NOT_RUN,
+                       float("nan"), "the experiment produced no value: the probe kept no "
+                       "weight", {"why": "the probe kept no weight"})
+    same = [ClaimResult(get_claim(f"radford2017.{d}.full_features"), NOT_RUN, 60.0,
+                        "needs OpenAI's released weights to judge") for d in ("mr", "cr")]
+    return [both, ratio, none, *same]
+
+
+def test_markdown_report_lists_each_reason_once_and_fits_the_page():
+    text = render_markdown(_results(), PROVENANCE, SOURCES)
+    assert text.index("## Summary") < text.index("## radford2017")
+    assert text.count("needs OpenAI's released weights to judge\n") == 1
+    flat = " ".join(text.split())
+    assert "| inf " in text and "no unit" in text
+    assert "value half NOT RUN" in flat and "shape half PASS" in flat
+    assert max(len(line) for line in text.splitlines()) <= 200
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            assert len(line) <= 160, line
+    assert not re.search(r"\bNone\b|\bnan\b", text, re.IGNORECASE)
+
+
+def test_value_plus_shape_rows_show_both_halves():
+    both = _results()[0]
+    assert both.verdict == NOT_RUN
+    assert both.parts["shape"]["verdict"] == PASS and both.parts["value"]["verdict"] == NOT_RUN
+    failed = judge(get_claim("donnelly2019.single_ablation_sweep"),
+                   Measurement(91.9, {}, shape_value=40.0), has_release=False)
+    assert failed.verdict == FAIL
+
+
+def test_latex_tables_are_booktabs_and_balanced():
+    tex = render_latex(_results(), PROVENANCE, SOURCES)
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "\\midrule" in tex
+    for env in ("document", "table", "tabular"):
+        assert tex.count(f"\\begin{{{env}}}") == tex.count(f"\\end{{{env}}}") > 0
+    assert "radford2017.sst.one\\_dominant\\_unit" in tex  # underscores escaped
+    assert "`" not in tex and "**" not in tex
