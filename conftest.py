@@ -10,6 +10,8 @@ import pytest
 def pytest_addoption(parser):
     group = parser.getgroup("neuron-repro")
     group.addoption("--full", action="store_true", help="run tests marked full (real data)")
+    group.addoption("--full-data", default=None,
+                    help="full tier: the data root holding the real datasets")
     group.addoption("--gpu", action="store_true", help="run tests marked gpu")
     group.addoption("--require-gpu", action="store_true",
                     help="fail, instead of skipping, when a gpu test finds no CUDA")

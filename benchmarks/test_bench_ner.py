@@ -42,10 +42,14 @@ def _decode_rate(trained, sentences, threads):
         return len(sentences) / (time.perf_counter() - start)
 
 
-@pytest.mark.parametrize("threads", [1, torch.get_num_threads()])
-def test_bench_ner_crf_against_softmax(benchmark, threads):
-    splits, vectors, root = _data()
-    tokens = sum(len(s.tokens) for s in splits["train"]) / len(splits["train"])
+# The CRF's forward algorithm and Viterbi decoding cost more than a softmax, but a CRF
+# tagger that trained or decoded at under a fifth (a tenth) of the softmax's rate, measured
+# in the same run, would be a defect of ours: NCRF++ reports them within a factor of two.
+TARGET_TRAIN_RATIO = 0.2
+TARGET_DECODE_RATIO = 0.1
+
+
+def _rates(splits, vectors, threads) -> dict:
     rates = {}
     for crf in (True, False):
         config = TaggerConfig(char="charcnn", word="wordlstm", crf=crf)
@@ -53,13 +57,23 @@ def test_bench_ner_crf_against_softmax(benchmark, threads):
                                threads=threads)
         rates[config.name] = (trained.sentences_per_second,
                               _decode_rate(trained, splits["train"], threads))
+    return rates
+
+
+@pytest.mark.parametrize("threads", [1, torch.get_num_threads()])
+def test_bench_ner_crf_against_softmax(benchmark, threads):
+    splits, vectors, root = _data()
+    tokens = sum(len(s.tokens) for s in splits["train"]) / len(splits["train"])
+    rates = benchmark.pedantic(_rates, args=(splits, vectors, threads), rounds=1,
+                               iterations=1)
     crf, soft = rates["charcnn.wordlstm_crf"], rates["charcnn.wordlstm"]
     benchmark.extra_info.update(threads=threads, data=str(root), tokens_per_sentence=tokens,
                                 crf_train=crf[0], crf_decode=crf[1], softmax_train=soft[0],
                                 softmax_decode=soft[1])
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     print(f"\n{threads} thread(s), {len(splits['train'])} sentences of {root} "
           f"({tokens:.1f} tokens each): char-CNN BiLSTM-CRF train {crf[0]:,.0f} sent/s, decode "
           f"{crf[1]:,.0f}; softmax train {soft[0]:,.0f}, decode {soft[1]:,.0f}; CRF/softmax "
-          f"train {crf[0] / soft[0]:.2f}, decode {crf[1] / soft[1]:.2f}")
-    assert crf[0] > 0 and soft[0] > 0
+          f"train {crf[0] / soft[0]:.2f} (target {TARGET_TRAIN_RATIO}), decode "
+          f"{crf[1] / soft[1]:.2f} (target {TARGET_DECODE_RATIO})")
+    assert crf[0] / soft[0] >= TARGET_TRAIN_RATIO
+    assert crf[1] / soft[1] >= TARGET_DECODE_RATIO

@@ -1,0 +1,53 @@
+"""The full tier (``pytest --full --full-data D``): the real datasets read as their releases
+count them, and the committed reference model as its card describes it."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.data import load_dataset
+from harness.data.conll import load_conll
+from harness.models.mlstm import MLSTM
+from harness.repro import REPO_ROOT
+
+pytestmark = pytest.mark.full
+
+# (dataset, split or "pool"): (texts, positives), as the releases have them
+COUNTS = {
+    ("sst", "train"): (6920, 3610), ("sst", "dev"): (872, 444), ("sst", "test"): (1821, 909),
+    ("mr", "pool"): (10662, 5331), ("cr", "pool"): (3771, 2405),
+    ("subj", "pool"): (10000, 5000), ("mpqa", "pool"): (10603, 3311),
+    ("imdb", "train"): (25000, 12500), ("imdb", "test"): (25000, 12500),
+    ("yelp", "test"): (1000, 482),
+}
+
+
+@pytest.fixture(scope="module")
+def data_root(request) -> Path:
+    root = request.config.getoption("--full-data")
+    if not root:
+        pytest.fail("the full tier reads the real datasets: pass --full-data D")
+    return Path(root)
+
+
+@pytest.mark.parametrize("name", sorted({name for name, _ in COUNTS}))
+def test_real_datasets_have_their_release_counts(data_root, name):
+    ds = load_dataset(name, data_root)
+    for (dataset, split), (n, positives) in COUNTS.items():
+        if dataset == name:
+            part = ds.pool if split == "pool" else ds.splits[split]
+            assert (len(part), int(part.labels.sum())) == (n, positives), (name, split)
+
+
+def test_conll_has_its_sentence_counts(data_root):
+    splits = load_conll(data_root).splits
+    assert {k: len(v) for k, v in splits.items()} == {"train": 14041, "dev": 3250,
+                                                      "test": 3453}
+
+
+def test_the_reference_model_is_what_its_card_says():
+    model = MLSTM.load(REPO_ROOT / "models" / "mlstm256-imdb")
+    control = MLSTM.load(REPO_ROOT / "models" / "mlstm256-imdb" / "initial")
+    card = (REPO_ROOT / "models" / "mlstm256-imdb.md").read_text()
+    assert model.n_units == control.n_units == 256
+    assert model.sha256 in card and control.sha256 in card
