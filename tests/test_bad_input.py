@@ -41,17 +41,6 @@ def strict_json(path):
 
 
 @pytest.fixture
-def corpus_dir(tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    words = "the film was good bad long short plot cast".split()
-    for i in range(20):
-        (folder / f"{i}.txt").write_text(" ".join(rng.choice(words, size=30)) + ".")
-    return folder
-
-
-@pytest.fixture
 def checkpoint(tmp_path):
     folder = tmp_path / "ckpt"
     MLSTM.random(8, seed=1).save(folder)

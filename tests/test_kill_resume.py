@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
 import torch
 
 from harness.data.corpus import load_corpus
@@ -40,17 +38,6 @@ def _killed_after(command: list[str], seconds: float) -> int | None:
         return None
     finally:
         process.stderr.close()
-
-
-@pytest.fixture
-def corpus_dir(tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    words = "the film was good bad long short plot cast".split()
-    for i in range(20):
-        (folder / f"{i}.txt").write_text(" ".join(rng.choice(words, size=40)) + ".")
-    return folder
 
 
 def test_training_killed_at_random_instants_resumes_to_the_same_weights(tmp_path, corpus_dir):

@@ -25,17 +25,6 @@ CFG = dict(n_units=16, batch=4, bptt=8, lr=3e-3, schedule="linear", schedule_byt
 STEP = 4 * 8
 
 
-@pytest.fixture
-def corpus_dir(tmp_path):
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    words = "the film was good bad long short plot cast".split()
-    for i in range(30):
-        (folder / f"{i}.txt").write_text(" ".join(rng.choice(words, size=40)) + ".")
-    return folder
-
-
 def _trainer(folder):
     return json.loads((checkpoint_folder(folder) / TRAINER_FILE).read_text())
 
