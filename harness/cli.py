@@ -73,13 +73,16 @@ def cmd_probe(args) -> int:
 
 def probe_summary(name: str, out: dict) -> str:
     """One line of what a probe found; a probe that kept no weight says so."""
+    from harness.report import format_value
+
     head = f"{name}: test accuracy {out['test_accuracy']:.2f} %, C {out['C']:g}, " \
         f"{out['n_nonzero']} non-zero"
     if out.get("sentiment_unit") is None:
         return head + "; no sentiment unit (the probe kept no weight)"
     return (head + f"; sentiment unit {out['sentiment_unit']} (sign "
-            f"{out['sentiment_unit_sign']:+d}) alone {out['sentiment_unit_accuracy']:.2f} %, "
-            f"zero-shot {out['zero_shot_accuracy']:.2f} %")
+            f"{out['sentiment_unit_sign']:+d}) alone "
+            f"{format_value(out['sentiment_unit_accuracy'])} %, zero-shot "
+            f"{format_value(out['zero_shot_accuracy'])} %")
 
 
 def cmd_reproduce(args) -> int:
@@ -97,7 +100,6 @@ def cmd_reproduce(args) -> int:
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
                        progress=not args.quiet, batch_size=args.batch_size, ner=ner,
                        jobs=args.jobs)
-    check_output_dir(ctx.out_dir, "--out")
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
         control_spec = default_control(ctx.model_spec)

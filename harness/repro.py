@@ -258,9 +258,8 @@ def make_context(
         model_spec = model_spec or "planted:fixture"
         root = FIXTURE_DATA if not data_dir else root
     profile = profile or ("fixtures" if fixtures else "local")
-    out = Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile
-    if out_dir is not None:
-        check_output_dir(out, "--out")
+    out = check_output_dir(Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile,
+                           "--out")
     cache = None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir()
     if cache is not None:
         check_output_dir(cache, "--cache-dir" if cache_dir else "the feature cache")
