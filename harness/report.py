@@ -340,7 +340,7 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
         reasons = _Reasons()
         lines += [f"## {source}", "", *_wrap(f"{citation.reference}. {summary_line(group)}."),
                   "", tabulate(source_rows(rows, claims, with_control, reasons),
-                               headers=headers, tablefmt="github"), ""]
+                               headers=headers, tablefmt="github", disable_numparse=True), ""]
         lines += reasons.lines("Reasons")
         lines += ["Claims:", ""]
         number = {}
@@ -449,7 +449,7 @@ def render_latex(results: list[ClaimResult], provenance: dict, sources: dict) ->
 
 
 def _latex_table(caption_text: str, rows, headers) -> list[str]:
-    body = tabulate(rows, headers=headers, tablefmt="latex_booktabs")
+    body = tabulate(rows, headers=headers, tablefmt="latex_booktabs", disable_numparse=True)
     return ["\\begin{table}[ht]", "\\centering", "\\small", body,
             f"\\caption{{{_latex_escape(caption_text)}}}", "\\end{table}", ""]
 
@@ -536,7 +536,8 @@ def readme_claim_table(registry, paths: list[Path], payloads: list[dict]) -> str
                   enumerate(zip(paths, payloads, strict=True), 1)], ""]
     headers = ["claim", "kind", "published", "measured", "control", "tolerance / threshold",
                "verdict", "reason"] + (["report"] if len(paths) > 1 else [])
-    return "\n".join([*head, tabulate(rows, headers=headers, tablefmt="github"), "",
+    return "\n".join([*head, tabulate(rows, headers=headers, tablefmt="github",
+                                       disable_numparse=True), "",
                       *reasons.lines("Reasons")]).rstrip()
 
 
@@ -552,7 +553,7 @@ def readme_headline(path: Path, payload: dict) -> str:
                        f"{unit_summary(units.get('control', []))}.", "  ")
     rows = headline_rows(payload)
     if rows:
-        lines += ["", tabulate(rows, headers=HEADLINE, tablefmt="github")]
+        lines += ["", tabulate(rows, headers=HEADLINE, tablefmt="github", disable_numparse=True)]
     return "\n".join(lines)
 
 
