@@ -2,6 +2,8 @@
 reasons listed once, lines that fit, and LaTeX tables."""
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -88,3 +90,13 @@ def test_latex_tables_are_booktabs_and_balanced():
         assert tex.count(f"\\begin{{{env}}}") == tex.count(f"\\end{{{env}}}") > 0
     assert "radford2017.sst.one\\_dominant\\_unit" in tex  # underscores escaped
     assert "`" not in tex and "**" not in tex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
+def test_latex_report_compiles(tmp_path):
+    (tmp_path / "REPORT.tex").write_text(render_latex(_results(), PROVENANCE, SOURCES))
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "REPORT.tex"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "REPORT.pdf").stat().st_size > 0
