@@ -284,12 +284,12 @@ def headline_rows(payload: dict) -> list[list[str]]:
             dataset.upper() + (" (zero-shot)" if row["id"].endswith("zero_shot") else ""),
             str(row["published"]), _measured_cell(row), _control_cell(row),
             f"{majority:.2f}" if isinstance(majority, float) else "-",
-            check["summary"] if check else "-"])
+            check.get("short", check["summary"]) if check else "-"])
     return rows
 
 
 HEADLINE = ["dataset", "published", "measured", "control", "majority class",
-            "sentiment unit alone"]
+            "sentiment unit?"]
 
 
 def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict) -> str:

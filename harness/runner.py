@@ -107,9 +107,10 @@ class Reproduction:
         if claim.id not in self._results:
             skipped = [p for p in self.skip if p in claim.id]
             if skipped:
+                # one reason for every claim the run left out, whichever pattern matched
                 why = f": {self.skip_reason}" if self.skip_reason else ""
                 self._results[claim.id] = not_run(
-                    claim, f"{SKIPPED} (--skip {skipped[0]}){why}; run it without --skip")
+                    claim, f"{SKIPPED} (--skip){why}; run it without --skip")
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (

@@ -40,17 +40,20 @@ def _trials(ctx, pre: Precondition) -> tuple[int, int, np.ndarray, str | None]:
         out = run_dataset_probe(ctx, pre.dataset)
         labels = probe_labels(ctx, pre.dataset)
         folds = out.get("folds") or [out]
-    correct = 0
-    for fold in folds:
-        accuracy = fold["sentiment_unit_accuracy"]
-        if fold["sentiment_unit"] is None or accuracy is None or np.isnan(accuracy):
-            where = f" in {sum(f['sentiment_unit'] is None for f in folds)} of {len(folds)} " \
-                "folds" if len(folds) > 1 else ""
-            why = next((n for n in fold.get("notes", []) if "kept no weight" in n),
-                       "the probe kept no weight")
-            return 0, len(labels), labels, f"{why}{where}"
-        correct += int(round(accuracy / 100 * fold["n_test"]))
+    missing = [f for f in folds if _no_unit(f)]
+    if missing:
+        why = next((n for n in missing[0].get("notes", []) if "kept no weight" in n),
+                   "the probe kept no weight")
+        where = f" (in {len(missing)} of {len(folds)} folds; the first said so)" \
+            if len(folds) > 1 else ""
+        return 0, len(labels), labels, f"{why}{where}"
+    correct = sum(int(round(f["sentiment_unit_accuracy"] / 100 * f["n_test"])) for f in folds)
     return correct, len(labels), labels, None
+
+
+def _no_unit(fold: dict) -> bool:
+    accuracy = fold["sentiment_unit_accuracy"]
+    return fold["sentiment_unit"] is None or accuracy is None or bool(np.isnan(accuracy))
 
 
 def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
@@ -58,12 +61,15 @@ def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
     majority = float(max(np.mean(labels), 1 - np.mean(labels))) if n else 1.0
     if why is not None:
         return PreconditionResult(pre, False, f"{why}; majority {100 * majority:.2f} %",
-                                  {"majority_share": majority, "n": n})
+                                  {"majority_share": majority, "n": n,
+                                   "short": "no: a probe kept no weight"})
     p = unit_beats_majority(correct, n, majority)
     summary = f"alone {100 * correct / n:.2f} %, majority {100 * majority:.2f} %, p = {p:.2g}"
-    return PreconditionResult(pre, p < pre.alpha, summary,
+    holds = p < pre.alpha
+    return PreconditionResult(pre, holds, summary,
                               {"unit_alone_share": correct / n, "majority_share": majority,
-                               "n": n, "p_value": p})
+                               "n": n, "p_value": p,
+                               "short": f"{'yes' if holds else 'no'}: {summary}"})
 
 
 def unit_checks(ctx) -> list[dict]:
