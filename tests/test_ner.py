@@ -24,6 +24,7 @@ from harness.ner.crf import CRF
 from harness.ner.embeddings import find_glove, read_glove_text
 from harness.ner.tagger import (
     ANALYSIS_CONFIG,
+    Tagger,
     TaggerConfig,
     TrainingDiverged,
     encode,
@@ -370,3 +371,32 @@ def test_an_unreadable_cache_entry_is_trained_again(fixture_data, tmp_path):
     assert not again.from_cache
     for p, q in zip(first.model.parameters(), again.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_word_cnn_taggers_take_ncrf_plus_plus_settings_for_cnns():
+    """What made the word-CNN taggers diverge at batches 71 to 124 of epoch 1: lr 0.015, which
+    NCRF++ uses for word LSTMs; its word CNNs take 0.005 (and diverge at 0.015 in its own
+    code too). The other parities: no dropout on the CNN's output, batch norm's scale drawn
+    in [0, 1], char embeddings in +-sqrt(3 / 30)."""
+    assert TaggerConfig(word="wordcnn").learning_rate == 0.005
+    assert TaggerConfig(word="wordlstm").learning_rate == 0.015
+    assert TaggerConfig(word="wordcnn", lr=0.02).learning_rate == 0.02
+    torch.manual_seed(0)
+    cnn = Tagger(TaggerConfig(char="charcnn", word="wordcnn"), 50, 20, 9, 8)
+    lstm = Tagger(TaggerConfig(char="charcnn", word="wordlstm"), 50, 20, 9, 8)
+    assert cnn.output_drop.p == 0.0 and lstm.output_drop.p == 0.5
+    for norm in cnn.norms:
+        assert 0.0 <= float(norm.weight.min()) and float(norm.weight.max()) <= 1.0
+        assert float(norm.weight.std()) > 0.1  # drawn, not all ones
+    chars = cnn.chars.embedding.weight
+    assert float(chars.abs().max()) <= (3 / 30) ** 0.5 and float(chars[0].abs().max()) == 0.0
+
+
+def test_a_word_cnn_sentence_is_tagged_the_same_in_any_batch(fixture_data):
+    splits, vectors = fixture_data
+    config = TaggerConfig(word="wordcnn", crf=True)
+    trained = train_tagger(config, splits, vectors, epochs=1, seed=0, progress=False)
+    test = splits["test"]
+    together = predict(trained.model, trained.vocab, test, batch_size=16)
+    alone = [predict(trained.model, trained.vocab, [s])[0] for s in test]
+    assert together == alone
