@@ -16,7 +16,7 @@ from harness.models.mlstm import MLSTM
 from harness.repro import FIXTURE_DATA
 from harness.train.lm import LMTrainer, TrainConfig
 
-UNITS, BATCH, BPTT, STEPS = 8, 2, 8, 400
+UNITS, BATCH, BPTT, STEPS = 8, 2, 8, 1000
 TOTAL = STEPS * BATCH * BPTT
 
 
@@ -75,7 +75,7 @@ def test_training_killed_at_random_instants_resumes_to_the_same_weights(tmp_path
                        "--checkpoint-every-minutes", "0", *argv)
         # killed at a random instant of its training, once it has written a checkpoint of
         # its own (it writes one at every step)
-        killed = _killed_after(command, rng.uniform(0.0, 1.5) if kills < 8 else 600,
+        killed = _killed_after(command, rng.uniform(0.0, 0.3) if kills < 8 else 600,
                                ready=_rewritten(config))
         kills += killed is None
     assert kills == 8 and resumes >= 8
