@@ -127,25 +127,17 @@ def cmd_reproduce(args) -> int:
     return 1 if run.errors or run.unexpected() or (failed and args.strict) else 0
 
 
-# train-lm options that set a TrainConfig field (the field's name when it differs)
-TRAIN_OPTIONS = {"units": "n_units", "batch": "batch", "bptt": "bptt", "lr": "lr",
-                 "schedule": "schedule", "schedule_bytes": "schedule_bytes",
-                 "warmup_bytes": "warmup_bytes", "clip": "clip", "forget_bias": "forget_bias",
-                 "seed": "seed", "eval_every_minutes": "eval_every_minutes",
-                 "checkpoint_every_minutes": "checkpoint_every_minutes"}
-
-
 def cmd_train_lm(args) -> int:
     import torch.distributed as dist
 
     from harness.data.corpus import load_corpus
     from harness.repro import resolve_device
     from harness.train.card import write_model_card
-    from harness.train.lm import LMTrainer, TrainConfig, command_line
+    from harness.train.lm import OPTION_FIELDS, LMTrainer, TrainConfig, command_line, option_name
 
     device = resolve_device(args.device)
     out = check_output_dir(args.out, "--out")
-    given = {field: getattr(args, option) for option, field in TRAIN_OPTIONS.items()}
+    given = {field: getattr(args, option_name(field)) for field in OPTION_FIELDS}
     config = None
     if not args.resume:
         settings = {k: v for k, v in given.items() if v is not None}

@@ -229,7 +229,7 @@ class MLSTM(torch.nn.Module):
             raise FileExistsError(f"{folder}: exists already; save a model to a new folder")
         with atomic_folder(folder) as tmp:
             sha = self.write_weights(tmp / WEIGHTS_FILE)
-            _write_json_atomic(tmp / CONFIG_FILE, self.config_record(sha, extra))
+            write_json(tmp / CONFIG_FILE, self.config_record(sha, extra), sort_keys=True)
         self.sha256 = sha
         return sha
 
@@ -341,10 +341,6 @@ class MLSTM(torch.nn.Module):
             hs.append(h)
         hidden = torch.stack(hs, dim=1)  # (batch, n_steps, n_units)
         return hidden @ self.out_w + self.out_b, (c, h)
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    write_json(path, payload, sort_keys=True)
 
 
 _CONFIG_FIELDS = {"format": str, "n_units": int, "n_embed": int, "sha256": str}

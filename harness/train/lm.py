@@ -245,8 +245,9 @@ class LMTrainer:
             if value is None or value == getattr(cfg, name):
                 continue
             if name not in RESUME_ADJUSTABLE:
+                flag = "--" + option_name(name).replace("_", "-")
                 raise ValueError(
-                    f"--{_flag(name)} {value} differs from the run's {getattr(cfg, name)} "
+                    f"{flag} {value} differs from the run's {getattr(cfg, name)} "
                     f"({self.checkpoint / TRAINER_FILE}); a resumed run keeps the settings it "
                     "started with. Leave the option out, or start a new run in another --out")
             if name == "schedule_bytes" and value <= state.bytes_seen:
@@ -521,8 +522,14 @@ def read_trainer_record(path: Path) -> dict:
     return data
 
 
-def _flag(name: str) -> str:
-    return {"n_units": "units"}.get(name, name.replace("_", "-"))
+# TrainConfig fields that train-lm sets from an option of the same name (``n_units``: --units)
+OPTION_FIELDS = ("n_units", "batch", "bptt", "lr", "schedule", "schedule_bytes", "warmup_bytes",
+                 "clip", "forget_bias", "seed", "eval_every_minutes", "checkpoint_every_minutes")
+
+
+def option_name(field: str) -> str:
+    """The train-lm option of a TrainConfig field, as argparse stores it (``n_units``: units)."""
+    return {"n_units": "units"}.get(field, field)
 
 
 def _lock_folder(folder: Path):
