@@ -18,7 +18,8 @@ import torch
 from harness.data.base import DatasetError
 from harness.data.conll import load_conll
 from harness.ner.embeddings import find_glove
-from harness.ner.tagger import TaggerConfig, cpu_threads, predict, train_tagger
+from harness.ner.tagger import TaggerConfig, cpu_threads, predict
+from harness.ner.training import train_tagger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 

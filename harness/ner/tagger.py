@@ -13,32 +13,19 @@ and the model of the best dev F1 kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from seqeval.metrics import f1_score
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tqdm.auto import tqdm
 
 from harness.data.conll import BIO_TAGS, Sentence, bio_to_bioes, bioes_to_bio
-from harness.io import (
-    CorruptFileError,
-    atomic_write,
-    read_json_object,
-    read_safetensors,
-    warn_stale,
-    write_json,
-)
 from harness.ner.crf import CRF
 from harness.ner.embeddings import WordVectors
 from harness.train import TrainingDiverged
@@ -291,21 +278,43 @@ class TrainedTagger:
     vocab: Vocab
     config: TaggerConfig
     seed: int
-    epochs: int
+    epochs: int  # the epochs it was trained for
     best_epoch: int
     dev_f1: list[float]
     train_seconds: float
     sentences_per_second: float
     embedding_coverage: float
+    planned_epochs: int | None = None  # the schedule asked for (more when it was stopped)
     from_cache: bool = False  # read from the tagger cache; the times are those of its training
+    resumed_from: int = 0  # the epochs read back from a checkpoint before this run trained
+
+    @property
+    def complete(self) -> bool:
+        return self.planned_epochs is None or self.epochs >= self.planned_epochs
 
     def summary(self) -> dict:
         return {"config": asdict(self.config), "seed": self.seed, "epochs": self.epochs,
+                "epochs_planned": self.planned_epochs or self.epochs,
                 "best_epoch": self.best_epoch, "dev_f1_per_epoch": self.dev_f1,
                 "train_seconds": round(self.train_seconds, 1),
                 "train_sentences_per_second": round(self.sentences_per_second, 1),
                 "glove_coverage_of_vocabulary": round(self.embedding_coverage, 4),
-                "from_cache": self.from_cache}
+                "from_cache": self.from_cache, "resumed_from_epoch": self.resumed_from}
+
+
+@dataclass
+class FitState:
+    """Where a training stands after a finished epoch: all it needs to go on exactly as if it
+    had not stopped. Plain SGD keeps no state of its own, and each epoch draws its order and
+    its dropout from generators seeded by (seed, epoch), so nothing else is needed."""
+
+    epoch: int  # epochs finished
+    model: dict[str, torch.Tensor]
+    best_model: dict[str, torch.Tensor] | None  # keep="best_dev": the best epoch's weights
+    dev_f1: list[float]
+    best_epoch: int
+    seconds: float
+    seen: int
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -315,7 +324,7 @@ def _device(model: nn.Module) -> torch.device:
 @contextlib.contextmanager
 def cpu_threads(n: int) -> Iterator[None]:
     """Batches of ten sentences are many small operations: on CPU one thread runs them faster
-    than several (measured in benchmarks/test_ner_speed.py), and leaves a core to the rest."""
+    than several (measured in benchmarks/test_bench_ner.py), and leaves a core to the rest."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -343,125 +352,53 @@ def entity_f1(gold: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> f
     return 100.0 * f1_score([s.tags for s in gold], [list(p) for p in predicted])
 
 
-def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vectors: WordVectors,
-                 epochs: int, seed: int, keep: str = "best_dev", progress: bool = True,
-                 desc: str = "", device: str = "cpu", threads: int = 1,
-                 cache_dir: str | os.PathLike | None = None) -> TrainedTagger:
-    """Train on ``splits['train']``; ``keep='best_dev'`` keeps the epoch of best dev F1 (NCRF++),
-    ``'last'`` the last epoch (the analysis model).
-
-    ``cache_dir`` keeps the trained tagger (or the divergence) keyed by everything that decides
-    it (see :func:`tagger_cache_key`); a second call with the same inputs reads it back.
-    """
-    if keep not in ("best_dev", "last"):
-        raise ValueError(f"keep must be 'best_dev' or 'last', not {keep!r}")
-    vocab = Vocab([s for split in splits.values() for s in split], tag_set(config.scheme))
-    matrix, coverage = vocab.embedding_matrix(vectors, seed)
-    entry = None
-    if cache_dir is not None:
-        key = tagger_cache_key(config, splits, matrix, epochs, seed, keep, device, threads)
-        entry = Path(cache_dir) / key
-        cached = _read_cached(entry, config, vocab, vectors.dim, device)
-        if cached is not None:
-            return cached
-    try:
-        with cpu_threads(threads) if device == "cpu" else contextlib.nullcontext():
-            trained = _train(config, splits, vocab, matrix, coverage, epochs, seed, keep,
-                             progress, desc, device)
-    except TrainingDiverged as exc:
-        if entry is not None:
-            _write_entry(entry, {"diverged": str(exc)}, None)
-        raise
-    if entry is not None:
-        record = {k: v for k, v in trained.summary().items() if k != "config"}
-        _write_entry(entry, {**record, "words": vocab.words, "tags": vocab.tags},
-                     trained.model.state_dict())
-    return trained
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's sentence order and dropout masks."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
-                     matrix: np.ndarray, epochs: int, seed: int, keep: str, device: str,
-                     threads: int) -> str:
-    """What decides a trained tagger: its configuration and schedule, the sentences, the
-    initial word vectors, the device, the torch version and this module's code (with the CRF's)."""
-    digest = hashlib.sha256(json.dumps(
-        {"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
-         "device": torch.device(device).type, "threads": threads, "torch": torch.__version__},
-        sort_keys=True).encode())
-    for module in (__file__, Path(__file__).with_name("crf.py")):
-        digest.update(Path(module).read_bytes())
-    for name in sorted(splits):
-        digest.update(name.encode())
-        for sentence in splits[name]:
-            digest.update(json.dumps([sentence.tokens, sentence.tags]).encode())
-    digest.update(np.ascontiguousarray(matrix).data)
-    return digest.hexdigest()[:32]
-
-
-_RECORD_FIELDS = {"key": str, "seed": int, "epochs": int, "best_epoch": int,
-                  "dev_f1_per_epoch": list, "train_seconds": float,
-                  "train_sentences_per_second": float, "glove_coverage_of_vocabulary": float,
-                  "words": list, "tags": list}
-
-
-def _read_cached(entry: Path, config, vocab, dim, device) -> TrainedTagger | None:
-    """The cached tagger, None when there is none; a cached divergence is raised again. An
-    entry that cannot be used (unreadable, written under another key, weights that do not fit
-    the tagger or are not finite) is reported with a warning and trained again."""
-    record_path = entry / "trained.json"
-    if not record_path.exists():
-        return None
-    try:
-        record = read_json_object(record_path, {"key": str}, what="tagger cache record")
-        if record["key"] != entry.name:
-            raise CorruptFileError(f"{record_path}: written under key {record['key']}")
-        if "diverged" in record:
-            raise TrainingDiverged(record["diverged"])
-        record = read_json_object(record_path, _RECORD_FIELDS, what="tagger cache record")
-        if record["words"] != vocab.words or record["tags"] != vocab.tags:
-            raise CorruptFileError(f"{record_path}: its vocabulary is not this data's")
-        model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), dim)
-        expect = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        model.load_state_dict(read_safetensors(entry / "model.safetensors", expect))
-    except CorruptFileError as exc:
-        warn_stale(entry, exc)
-        return None
-    model.to(device).eval()
-    return TrainedTagger(model, vocab, config, record["seed"], record["epochs"],
-                         record["best_epoch"], record["dev_f1_per_epoch"],
-                         record["train_seconds"], record["train_sentences_per_second"],
-                         record["glove_coverage_of_vocabulary"], from_cache=True)
-
-
-def _write_entry(entry: Path, record: dict, state: dict | None) -> None:
-    """The weights first, then ``trained.json``, each whole or not at all: an entry is read
-    only once its record is there."""
-    if state is not None:
-        with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-    write_json(entry / "trained.json", {"key": entry.name, **record})
-
-
-def _train(config, splits, vocab, matrix, coverage, epochs, seed, keep, progress, desc, device):
+def new_tagger(config: TaggerConfig, vocab: Vocab, matrix: np.ndarray, seed: int) -> Tagger:
+    """The untrained tagger of ``seed``: torch's default initialisation drawn from ``seed``,
+    the word embedding set to ``matrix``."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags), matrix.shape[1])
     model.word_embedding.weight.data.copy_(torch.from_numpy(matrix))
-    model.to(device)
+    return model
+
+
+def fit(config: TaggerConfig, splits: dict[str, list[Sentence]], vocab: Vocab,
+        matrix: np.ndarray, coverage: float, epochs: int, seed: int, keep: str = "best_dev",
+        progress: bool = True, desc: str = "", device: str = "cpu",
+        start: FitState | None = None, on_epoch: Callable[[FitState], None] | None = None,
+        deadline: float | None = None) -> TrainedTagger:
+    """NCRF++'s training loop: SGD at ``lr / (1 + decay * epoch)``, batches of shuffled
+    training sentences, dev F1 after every epoch.
+
+    ``start`` goes on from a finished epoch; ``on_epoch`` is called with the state after each
+    epoch (to checkpoint it); past ``deadline`` (``time.monotonic()``) training stops after
+    the epoch it is in (or before any, when ``start`` has one), and the tagger says how many
+    epochs it had.
+    """
+    model = new_tagger(config, vocab, matrix, seed).to(device)
+    state = start or FitState(0, {}, None, [], -1, 0.0, 0)
+    if start is not None:
+        model.load_state_dict(start.model)
     train = splits["train"]
     optimiser = torch.optim.SGD(model.parameters(), lr=config.learning_rate,
                                 weight_decay=config.l2)
-    dev_f1, best, best_state, seconds, seen = [], -1.0, None, 0.0, 0
-    bar = tqdm(total=epochs * len(train), desc=desc or config.name, unit="sent",
-               disable=not progress, leave=False)
-    for epoch in range(epochs):
+    bar = tqdm(total=epochs * len(train), initial=state.epoch * len(train),
+               desc=desc or config.name, unit="sent", disable=not progress, leave=False)
+    for epoch in range(state.epoch, epochs):
+        if deadline is not None and epoch > 0 and time.monotonic() > deadline:
+            break
         for group in optimiser.param_groups:
             group["lr"] = config.learning_rate / (1 + config.lr_decay * epoch)
         model.train()
-        order = rng.permutation(len(train))
+        torch.manual_seed(epoch_seed(seed, epoch))
+        order = np.random.default_rng(epoch_seed(seed, epoch)).permutation(len(train))
         started = time.perf_counter()
-        for start in range(0, len(order), config.batch_size):
-            batch = encode([train[i] for i in order[start:start + config.batch_size]], vocab,
+        for first in range(0, len(order), config.batch_size):
+            batch = encode([train[i] for i in order[first:first + config.batch_size]], vocab,
                            config.scheme).to(device)
             optimiser.zero_grad()
             loss = model.loss(batch)
@@ -469,28 +406,34 @@ def _train(config, splits, vocab, matrix, coverage, epochs, seed, keep, progress
                 bar.close()
                 raise TrainingDiverged(
                     f"{config.name} (seed {seed}) diverged: loss {loss.item()} at epoch "
-                    f"{epoch + 1}, batch {start // config.batch_size + 1}, with SGD lr "
+                    f"{epoch + 1}, batch {first // config.batch_size + 1}, with SGD lr "
                     f"{config.learning_rate}, losses summed over the batch and no gradient "
                     "clipping (NCRF++'s settings)")
             loss.backward()
             optimiser.step()
             bar.update(len(batch.lengths))
-        seconds += time.perf_counter() - started
-        seen += len(train)
-        f1 = entity_f1(splits["dev"], predict(model, vocab, splits["dev"]))
-        dev_f1.append(round(f1, 2))
+        f1 = round(entity_f1(splits["dev"], predict(model, vocab, splits["dev"])), 2)
+        best = state.dev_f1[state.best_epoch] if state.best_epoch >= 0 else -1.0
+        improved = keep == "best_dev" and f1 > best
+        state = FitState(
+            epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()},
+            {k: v.detach().clone() for k, v in model.state_dict().items()} if improved
+            else state.best_model, [*state.dev_f1, f1],
+            epoch if improved else state.best_epoch,
+            state.seconds + time.perf_counter() - started, state.seen + len(train))
         bar.set_postfix(dev_f1=f"{f1:.2f}")
-        if keep == "best_dev" and f1 > best:
-            best, best_epoch = f1, epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(state)
     bar.close()
-    if keep == "best_dev" and best_state is not None:
-        model.load_state_dict(best_state)
+    if keep == "best_dev" and state.best_model is not None:
+        model.load_state_dict(state.best_model)
+        best_epoch = state.best_epoch
     else:
-        best_epoch = epochs - 1
+        best_epoch = state.epoch - 1
     model.eval()
-    return TrainedTagger(model, vocab, config, seed, epochs, best_epoch, dev_f1, seconds,
-                         seen / max(seconds, 1e-9), coverage)
+    return TrainedTagger(model, vocab, config, seed, state.epoch, best_epoch, state.dev_f1,
+                         state.seconds, state.seen / max(state.seconds, 1e-9), coverage,
+                         planned_epochs=epochs, resumed_from=start.epoch if start else 0)
 
 
 @torch.no_grad()
