@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import DatasetError
+from harness.data.base import DatasetError, resolve_data_root
 from harness.data.texts import read_texts
 from harness.io import (
     CorruptFileError,
@@ -208,6 +208,29 @@ def read_report(path: Path) -> dict:
     return payload
 
 
+def cmd_fetch(args) -> int:
+    from tabulate import tabulate
+
+    from harness.fetch import describe, fetch, model_folder, select
+
+    if args.list:
+        print(tabulate(describe(), headers=["name", "what", "from"], tablefmt="github"))
+        print(f"\ndata root: {resolve_data_root(args.data_dir)} (--data-dir, else "
+              f"$NEURON_REPRO_DATA); weights: {args.model_dir or model_folder(args.data_dir)} "
+              "(--model-dir)")
+        return 0
+    if not args.names:
+        raise DatasetError("fetch: name what to fetch (e.g. `fetch all`, `fetch sst imdb`); "
+                           "`fetch --list` lists them")
+    for done in fetch(select(args.names), args.data_dir, args.model_dir,
+                      progress=not args.quiet):
+        how = ("already there, no request made" if done.requested == 0 else
+               f"{done.requested} request{'s' * (done.requested > 1)}")
+        print(f"{done.name}: {len(done.files)} file{'s' * (len(done.files) > 1)} in "
+              f"{done.folder}, verified by {done.verified} ({how})", flush=True)
+    return 0
+
+
 def cmd_claims(args) -> int:
     from harness.report import fill_markers, readme_headline
 
@@ -337,6 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint folder; the card goes to <folder>.md")
     p.add_argument("--note", help="append a line to the card's notes first")
     p.set_defaults(func=cmd_model_card)
+
+    p = sub.add_parser("fetch", help="download and verify the released weights and the public "
+                       "datasets (resumable; what is there and verified is not fetched again)")
+    p.add_argument("names", nargs="*", help="openai-weights, sst, mr, cr, subj, mpqa, imdb, or "
+                   "all")
+    p.add_argument("--list", action="store_true", help="say what each name fetches, from where")
+    p.add_argument("--data-dir", help="data root (default: $NEURON_REPRO_DATA, else "
+                   "~/.cache/neuron-repro/data)")
+    p.add_argument("--model-dir", help="folder for the released weights (default: "
+                   "<data root>/models/openai, where --model openai reads them)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("claims", help="list every registered claim (with a report's results)")
     p.add_argument("--report", nargs="+", help="results.json files whose measurements and "

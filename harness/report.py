@@ -216,6 +216,8 @@ FIGURE_CAPTIONS = (  # (file name ending, caption); {ds} is the dataset's name
     ("sst_single_units.png", "SST: test accuracy of a classifier on each unit alone"),
     ("sst_cumulative_ablation.png", "SST: accuracy as units are deleted by decreasing |weight|"),
     ("sst_random100.png", "SST: accuracies of the random-subset classifiers"),
+    ("ner_baseline_dev_f1.png", "NCRF++ baselines: dev F1 after each epoch (solid: word "
+     "LSTMs, dashed: word CNNs)"),
 )
 
 
@@ -357,6 +359,13 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
                     + (f". Protocol: {_protocol_text(c.protocol)}" if c.protocol else "") + ".")
             lines += _wrap(item, "   ")
         lines.append("")
+        gathered = {}  # one table of the rows several claims give (details["row_of"])
+        for r in group:
+            if r.details.get("row_of") and isinstance(r.details.get("row"), dict):
+                gathered.setdefault(r.details["row_of"], []).append(r.details["row"])
+        for title, table in gathered.items():
+            lines += [f"{title}:", "", tabulate(table, headers="keys", tablefmt="github",
+                                                floatfmt=".4g", disable_numparse=True), ""]
         for r in group:  # a claim's own table (details["table"]: rows as dicts)
             if r.details.get("table"):
                 lines += [f"`{r.claim.id}`:", "",

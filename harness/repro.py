@@ -24,7 +24,7 @@ from harness.features import (
     extract_features,
 )
 from harness.io import check_output_dir, describe_path
-from harness.models.mlstm import MLSTM, is_openai_release
+from harness.models.mlstm import MLSTM, git_blob_id, is_openai_release
 from harness.models.planted import planted_mlstm
 from harness.probes import FitCache
 
@@ -78,7 +78,8 @@ FIXTURE_NER = NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1)
 
 
 def load_model(spec: str) -> MLSTM:
-    """``openai:FOLDER`` (released .npy files), ``planted[:fixture]``, ``planted:chance`` (the
+    """``openai:FOLDER`` (released .npy files; ``openai`` alone, resolved by
+    :func:`make_context`, is the fetched release), ``planted[:fixture]``, ``planted:chance`` (the
     planted model with no unit that carries the label), ``random:N[:SEED]``, or
     a checkpoint folder / ``model.safetensors`` written by :meth:`MLSTM.save`."""
     if spec.startswith("openai:"):
@@ -100,6 +101,24 @@ def load_model(spec: str) -> MLSTM:
                              "least 0")
         return MLSTM.random(n_units, seed=seed)
     return MLSTM.load(spec)
+
+
+def fetched_release(root: Path) -> Path:
+    """The folder of the release that ``neuron-repro fetch openai-weights`` put under the data
+    root, once every file's git blob id has matched."""
+    from harness.fetch import MODEL_FOLDER, SOURCES
+
+    folder = root / MODEL_FOLDER
+    fetch = "run `neuron-repro fetch openai-weights` (about 400 MB)"
+    if not folder.is_dir():
+        raise DatasetError(f"--model openai: OpenAI's released weights are not in {folder}; "
+                           f"{fetch}, or pass --model openai:FOLDER for a copy elsewhere")
+    wrong = [d.dest for d in SOURCES["openai-weights"].downloads
+             if not (folder / d.dest).is_file() or git_blob_id(folder / d.dest) != d.git_blob]
+    if wrong:
+        raise DatasetError(f"--model openai: {folder} does not hold the verified release "
+                           f"({', '.join(wrong)} missing or not the released bytes); {fetch}")
+    return folder
 
 
 def resolve_device(device: str | None = None) -> str:
@@ -253,6 +272,8 @@ def make_context(
                            "folder that holds the datasets (see the README's data section)")
     model_spec = model_spec or os.environ.get("NEURON_REPRO_MODEL") or None
     root = resolve_data_root(data_dir)
+    if model_spec == "openai":
+        model_spec = f"openai:{fetched_release(root)}"
     data_named = bool(data_dir or os.environ.get("NEURON_REPRO_DATA"))
     found_data = data_named or (root.is_dir() and any(root.iterdir()))
     fixtures = model_spec is None and not found_data
@@ -330,6 +351,17 @@ def describe_model(ctx: RunContext) -> dict | None:
             "sha256": model.sha256, "openai_release_verified": ctx.has_release, "card": card}
 
 
+def _fetched(root: Path) -> dict | str:
+    """What ``neuron-repro fetch`` recorded in the data root: each source's files with their
+    sha256, its URLs and how they were verified (empty when nothing was fetched there)."""
+    from harness.fetch import FetchError, fetch_record
+
+    try:
+        return fetch_record(root)
+    except FetchError as exc:
+        return f"unreadable: {exc}"
+
+
 def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None = None,
                commit: str | None = None) -> dict:
     """``commit``: the one the run started from (default: the checkout's now)."""
@@ -347,5 +379,6 @@ def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None 
         "preprocessing": PREPROCESSING_VERSION,
         "data_root": str(ctx.data_root),
         "data_sha256": dict(sorted(ctx.data_files.items())),
+        "fetched": _fetched(ctx.data_root),
         "wall_seconds": round(wall_seconds, 1),
     }

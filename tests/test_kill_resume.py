@@ -13,7 +13,7 @@ import torch
 
 from harness.data.corpus import load_corpus
 from harness.models.mlstm import MLSTM
-from harness.repro import FIXTURE_DATA
+from harness.repro import FIXTURE_DATA, REPO_ROOT
 from harness.train.lm import LMTrainer, TrainConfig
 
 UNITS, BATCH, BPTT, STEPS = 8, 2, 8, 1000
@@ -92,8 +92,49 @@ def test_training_killed_at_random_instants_resumes_to_the_same_weights(tmp_path
         [json.loads((out / "config.json").read_text())["checkpoint"].split("/")[1]]
 
 
+TAGGER_EPOCHS = 20
+
+
+def test_a_tagger_killed_at_random_instants_resumes_to_the_same_weights(tmp_path):
+    from harness.data.conll import load_conll
+    from harness.ner.embeddings import find_glove
+    from harness.ner.tagger import TaggerConfig, Vocab, tag_set
+    from harness.ner.training import tagger_cache_key, train_tagger
+    from tests.train_workers import KILLED_TAGGER
+
+    config = TaggerConfig(**KILLED_TAGGER)
+    splits, vectors = load_conll(FIXTURE_DATA).splits, find_glove(None, FIXTURE_DATA)
+    vocab = Vocab([s for split in splits.values() for s in split], tag_set(config.scheme))
+    matrix, _ = vocab.embedding_matrix(vectors, 0)
+    entry = tmp_path / "cache" / tagger_cache_key(config, splits, matrix, TAGGER_EPOCHS, 0,
+                                                  "best_dev", "cpu", 1)
+    command = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+               "from tests.train_workers import train_fixture_tagger as t; "
+               "t(sys.argv[2], int(sys.argv[3]))", str(REPO_ROOT), str(tmp_path / "cache"),
+               str(TAGGER_EPOCHS)]
+    rng, kills = random.Random(1), 0
+    for _ in range(20):
+        if (entry / "trained.json").exists():
+            break
+        # killed at a random instant once it has written a checkpoint of its own (one an
+        # epoch, a fraction of a second each on the fixture)
+        killed = _killed_after(command, rng.uniform(0.0, 0.3) if kills < 5 else 600,
+                               ready=_rewritten(entry / "checkpoint.json"))
+        kills += killed is None
+    assert kills == 5 and (entry / "trained.json").exists()
+    resumed = train_tagger(config, splits, vectors, TAGGER_EPOCHS, 0, progress=False,
+                           cache_dir=tmp_path / "cache")
+    straight = train_tagger(config, splits, vectors, TAGGER_EPOCHS, 0, progress=False)
+    assert resumed.from_cache and resumed.dev_f1 == straight.dev_f1
+    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    assert not list(entry.glob("epoch-*")) and not list(entry.glob(".*"))
+
+
 # what may differ between two runs: whether a tagger was read back, and how fast it trained
-TIMINGS = ("from_cache", "train_seconds", "train_seconds_per_seed", "train_sentences_per_second")
+TIMINGS = ("from_cache", "train_seconds", "train_seconds_per_seed", "train_sentences_per_second",
+           "resumed_from_epoch", "row")
 
 
 def _claims(path) -> list[dict]:

@@ -17,3 +17,19 @@ def ddp_worker(rank: int, world: int, port: int, corpus_dir: str, out: str, cfg:
         trainer.train(budget_bytes=budget_bytes)
     finally:
         dist.destroy_process_group()
+
+
+KILLED_TAGGER = {"char": "charcnn", "word": "wordcnn", "crf": True}
+
+
+def train_fixture_tagger(cache: str, epochs: int) -> None:
+    """The NER fixture's tagger of :data:`KILLED_TAGGER`, through the tagger cache."""
+    from harness.data.conll import load_conll
+    from harness.ner.embeddings import find_glove
+    from harness.ner.tagger import TaggerConfig
+    from harness.ner.training import train_tagger
+    from harness.repro import FIXTURE_DATA
+
+    train_tagger(TaggerConfig(**KILLED_TAGGER), load_conll(FIXTURE_DATA).splits,
+                 find_glove(None, FIXTURE_DATA), epochs, seed=0, progress=False,
+                 cache_dir=cache)

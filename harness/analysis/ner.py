@@ -222,10 +222,41 @@ def _plot_matching(ctx, models, cols) -> str:
     return "ner_seed_matching.png"
 
 
+def _plot_baseline_curves(ctx) -> str:
+    """Dev F1 after each epoch of every baseline measured so far in this run."""
+    records = [(key[1:], record) for key, record in ctx.memo.items()
+               if key[0] == "ner_baseline" and "diverged" not in record]
+    fig, ax = _figure((7, 4.2))
+    for n, ((char, word), record) in enumerate(sorted(records)):
+        f1 = record["dev_f1_per_epoch"]
+        ax.plot(range(1, len(f1) + 1), f1, marker="." if len(f1) < 30 else None, lw=1.2,
+                color=f"C{n % 10}", ls="-" if "lstm" in word else "--", label=f"{char}.{word}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dev entity F1 (%)")
+    ax.set_title("NCRF++ baselines on CoNLL-2003: dev F1 per epoch (the protocol has 100)",
+                 fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    _save(fig, ctx.figure_path(BASELINE_CURVES))
+    return BASELINE_CURVES
+
+
+BASELINE_CURVES = "ner_baseline_dev_f1.png"
+BASELINE_TABLE = "NCRF++ baselines on CoNLL-2003 (entity F1 on eng.testb)"
+
+
 # ----------------------------------------------------------------------------- experiments
 def baseline_experiment(ctx, claim: Claim) -> Measurement:
     out = _baseline(ctx, claim.params["char"], claim.params["word"])
-    return Measurement(round(out["test_f1"], 2), out)
+    row = {"tagger": f"{claim.params['char']}.{claim.params['word']}",
+           "published": claim.published, "test F1": round(out["test_f1"], 2),
+           "epochs trained / asked": f"{out['epochs']} / {ctx.ner.baseline_epochs}",
+           "best epoch": out["best_epoch"] + 1,
+           "best dev F1": max(out["dev_f1_per_epoch"]),
+           "sentences/s": out["train_sentences_per_second"],
+           "minutes": round(out["train_seconds"] / 60, 1)}
+    figures = [_plot_baseline_curves(ctx)] if ctx.out_dir is not None else []
+    return Measurement(round(out["test_f1"], 2),
+                       {**out, "row_of": BASELINE_TABLE, "row": row}, figures)
 
 
 def per_tag_accuracy_experiment(ctx, claim: Claim) -> Measurement:
@@ -294,9 +325,9 @@ def ablation_experiment(ctx, claim: Claim) -> Measurement:
     table = [{"tag": t, f"accuracy change, top {k} of {claim.params['tag']} zeroed": c}
              for t, c in zip(tags, mean_change, strict=True)]
     others = np.delete(np.abs(mean_change), target)
-    return Measurement(round(float(np.mean(values)), 4), {
+    return Measurement(round(float(mean_change[target]), 4), {
         "table": table, "tag": claim.params["tag"], "k": k, "n_units": n_units,
-        "target_change": round(float(mean_change[target]), 4),
+        "selectivity": round(float(np.mean(values)), 4),
         "largest_other_abs_change": round(float(others.max()), 4),
         "selectivity_per_seed": np.round(values, 4).tolist(),
         "accuracy_change_mean_over_seeds": dict(zip(tags, np.round(mean_change, 4).tolist(),

@@ -1,0 +1,323 @@
+"""``neuron-repro fetch`` against a local HTTP server: verified files, resumed downloads,
+servers without Range, corrupted bytes, unsafe archives, no second request, and no network."""
+
+import hashlib
+import io
+import json
+import socket
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from harness import fetch as F
+from harness.cli import main
+from harness.data.csv_splits import SST_FILES
+from harness.models.mlstm import OPENAI_RELEASE_BLOBS, git_blob_id
+from harness.repro import make_context
+from tests.helpers import write_openai_weights
+
+
+class Server:
+    """Files by URL path; Range honoured unless ``ranges`` is False; ``cut[path] = n`` sends
+    only n bytes of the next response for that path, then drops the connection."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.ranges = True
+        self.cut: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.requests.append((self.path, self.headers.get("Range")))
+                data = owner.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                start, status = 0, 200
+                wanted = self.headers.get("Range")
+                if wanted and owner.ranges:
+                    start = int(wanted.removeprefix("bytes=").rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    status = 206
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data) - start))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                body = data[start:]
+                if self.path in owner.cut:
+                    body = body[:owner.cut.pop(self.path)]
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return self.url + path
+
+    def asked(self, path: str) -> list[str | None]:
+        return [r for p, r in self.requests if p == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def _tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            archive.writestr(info, target)
+    return buffer.getvalue()
+
+
+LINES_POS, LINES_NEG = b"good film\nfine acting\n", b"dull\nslow plot\nno caf\xe9\n"
+REVIEWS = {"train/pos": 2, "train/neg": 2, "test/pos": 1, "test/neg": 1, "train/unsup": 1}
+
+
+def _imdb(counts=REVIEWS) -> bytes:
+    members, n = {}, 0
+    for folder, count in counts.items():
+        for _ in range(count):
+            n += 1
+            members[f"aclImdb/{folder}/{n}_{0 if 'unsup' in folder else 8}.txt"] = b"a review"
+    return _tar(members)
+
+
+@pytest.fixture
+def table(server, tmp_path):
+    """A source table shaped like the real one, served by the local server."""
+    weights = tmp_path / "release"
+    write_openai_weights(weights, n_units=4, n_embed=2)
+    blobs = {i: git_blob_id(weights / f"{i}.npy") for i in range(15)}
+    sst = {f: f"{f} rows\n".encode() * 3 for f in ("train.csv", "dev.csv", "test.csv")}
+    sources = {
+        "openai-weights": F.Source(
+            "openai-weights", "weights", "local",
+            tuple(F.Download(server.add(f"/model/{i}.npy", (weights / f"{i}.npy").read_bytes()),
+                             f"{i}.npy", git_blob=b) for i, b in blobs.items()), model=True),
+        "sst": F.Source("sst", "csv", "local", tuple(
+            F.Download(server.add(f"/sst/{f}", d), f"sst/{f}",
+                       sha256=hashlib.sha256(d).hexdigest()) for f, d in sst.items())),
+        "mr": F.Source("mr", "tar.gz", "local", (F.Download(
+            server.add("/rt.tar.gz", _tar({"rt/rt-polarity.pos": LINES_POS,
+                                           "rt/rt-polarity.neg": LINES_NEG})),
+            "downloads/rt.tar.gz"),),
+            (F.Member("rt/rt-polarity.pos", "mr/rt-polarity.pos", 2),
+             F.Member("rt/rt-polarity.neg", "mr/rt-polarity.neg", 3))),
+        "cr": F.Source("cr", "zip", "local", (F.Download(
+            server.add("/nb.zip", _zip({"data/customerr/custrev.pos": LINES_POS,
+                                        "data/customerr/custrev.neg": LINES_NEG})),
+            "downloads/nb.zip"),),
+            (F.Member("data/customerr/custrev.pos", "cr/custrev.pos", 2, to_utf8=True),
+             F.Member("data/customerr/custrev.neg", "cr/custrev.neg", 3, to_utf8=True))),
+        "imdb": F.Source("imdb", "tar.gz", "local", (F.Download(
+            server.add("/aclImdb_v1.tar.gz", _imdb()), "imdb/aclImdb_v1.tar.gz"),),
+            reviews=REVIEWS),
+    }
+    return sources
+
+
+def _fetch(table, names, root, **kwargs):
+    return F.fetch(F.select(names, table), data_dir=root, progress=False, **kwargs)
+
+
+def test_a_full_fetch_puts_every_file_in_place_verified_and_a_second_makes_no_request(
+        server, table, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    done = _fetch(table, ["all"], root)
+    assert [d.name for d in done] == list(table) and all(d.requested for d in done)
+    release = root / "models" / "openai"
+    for i in range(15):
+        assert (release / f"{i}.npy").read_bytes() == server.files[f"/model/{i}.npy"]
+    assert (root / "mr" / "rt-polarity.neg").read_bytes() == LINES_NEG  # as released
+    assert (root / "cr" / "custrev.neg").read_bytes() == LINES_NEG.decode("cp1252").encode()
+    assert (root / "imdb" / "aclImdb_v1.tar.gz").read_bytes() == _imdb()
+    record = json.loads((root / "fetched.json").read_text())
+    assert record["imdb"]["files"]["imdb/aclImdb_v1.tar.gz"] == \
+        hashlib.sha256(_imdb()).hexdigest()
+    assert not [p for p in root.rglob("*") if p.name.endswith((".part", ".tmp"))]
+    before = len(server.requests)
+    again = _fetch(table, ["all"], root)
+    assert len(server.requests) == before and all(d.requested == 0 for d in again)
+    # --model openai is the fetched release, its blob ids checked
+    monkeypatch.setattr(F, "SOURCES", table)
+    ctx = make_context(model_spec="openai", data_dir=root, out_dir=tmp_path / "out",
+                       cache_dir=tmp_path / "cache")
+    assert ctx.model_spec == f"openai:{release}" and ctx.model.n_units == 4
+    assert ctx.has_release is False  # a 4-unit test release is not OpenAI's
+
+
+def test_model_openai_without_a_verified_release_says_how_to_fetch_it(table, tmp_path,
+                                                                      monkeypatch, capsys):
+    monkeypatch.setattr(F, "SOURCES", table)
+    root = tmp_path / "data"
+    root.mkdir()
+    assert main(["reproduce", "--model", "openai", "--data-dir", str(root), "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    assert "neuron-repro fetch openai-weights" in capsys.readouterr().err
+    _fetch(table, ["openai-weights"], root)
+    (root / "models" / "openai" / "3.npy").write_bytes(b"not the release")
+    assert main(["reproduce", "--model", "openai", "--data-dir", str(root), "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    assert "3.npy" in capsys.readouterr().err
+
+
+def test_a_download_cut_off_mid_way_resumes_where_it_stopped(server, table, tmp_path):
+    path = "/aclImdb_v1.tar.gz"
+    half = len(server.files[path]) // 2
+    server.cut[path] = half
+    (done,) = _fetch(table, ["imdb"], tmp_path)
+    assert done.requested == 2 and server.asked(path) == [None, f"bytes={half}-"]
+    assert (tmp_path / "imdb" / "aclImdb_v1.tar.gz").read_bytes() == server.files[path]
+
+
+def test_a_part_left_by_an_interrupted_fetch_is_resumed(server, table, tmp_path):
+    path = "/sst/test.csv"
+    (tmp_path / "sst").mkdir()
+    (tmp_path / "sst" / ".test.csv.part").write_bytes(server.files[path][:5])
+    _fetch(table, ["sst"], tmp_path)
+    assert server.asked(path) == ["bytes=5-"]
+    assert (tmp_path / "sst" / "test.csv").read_bytes() == server.files[path]
+
+
+def test_a_server_without_range_support_sends_the_whole_file_again(server, table, tmp_path):
+    server.ranges = False
+    path = "/sst/dev.csv"
+    (tmp_path / "sst").mkdir()
+    (tmp_path / "sst" / ".dev.csv.part").write_bytes(server.files[path][:7])
+    _fetch(table, ["sst"], tmp_path)
+    assert server.asked(path) == ["bytes=7-"]  # asked, ignored, answered whole
+    assert (tmp_path / "sst" / "dev.csv").read_bytes() == server.files[path]
+
+
+@pytest.mark.parametrize("name,path,kind", [("sst", "/sst/train.csv", "sha256"),
+                                            ("openai-weights", "/model/13.npy", "git blob id")])
+def test_a_corrupted_byte_is_a_mismatch_and_leaves_no_file(server, table, tmp_path, name,
+                                                           path, kind):
+    data = bytearray(server.files[path])
+    data[len(data) // 2] ^= 0xFF
+    server.files[path] = bytes(data)
+    with pytest.raises(F.FetchError, match=f"its {kind} is [0-9a-f]+, expected [0-9a-f]+") \
+            as error:
+        _fetch(table, [name], tmp_path / "data")
+    dest = Path(PurePosixPath(path).name)
+    assert str(dest) in str(error.value)
+    left = [p.name for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert not [n for n in left if n.startswith((dest.name, f".{dest.name}"))]
+
+
+@pytest.mark.parametrize("build", [
+    lambda: _tar({"rt/rt-polarity.pos": LINES_POS, "rt/rt-polarity.neg": LINES_NEG,
+                  "../evil": b"x"}),
+    lambda: _tar({"rt/rt-polarity.pos": LINES_POS, "rt/rt-polarity.neg": LINES_NEG},
+                 links={"rt/escape": "/etc/passwd"}),
+    lambda: _zip({"rt/rt-polarity.pos": LINES_POS, "rt/rt-polarity.neg": LINES_NEG,
+                  "../evil": b"x"}),
+    lambda: _zip({"rt/rt-polarity.pos": LINES_POS, "rt/rt-polarity.neg": LINES_NEG},
+                 links={"rt/escape": "/etc/passwd"}),
+], ids=["tar-dotdot", "tar-symlink", "zip-dotdot", "zip-symlink"])
+def test_an_archive_with_an_unsafe_member_is_refused(server, table, tmp_path, build):
+    server.files["/rt.tar.gz"] = build()
+    with pytest.raises(F.FetchError, match="unsafe member"):
+        _fetch(table, ["mr"], tmp_path / "data")
+    assert not (tmp_path / "data" / "mr").exists() and not (tmp_path / "evil").exists()
+    assert not (tmp_path / "data" / "downloads" / "rt.tar.gz").exists()
+
+
+def test_wrong_line_counts_or_review_counts_are_refused(server, table, tmp_path):
+    server.files["/rt.tar.gz"] = _tar({"rt/rt-polarity.pos": LINES_POS + b"extra\n",
+                                       "rt/rt-polarity.neg": LINES_NEG})
+    with pytest.raises(F.FetchError, match="3 lines, the release has 2"):
+        _fetch(table, ["mr"], tmp_path)
+    server.files["/aclImdb_v1.tar.gz"] = _imdb({**REVIEWS, "test/neg": 0})
+    with pytest.raises(F.FetchError, match=r"test/neg 0 \(expected 1\)"):
+        _fetch(table, ["imdb"], tmp_path)
+    assert not (tmp_path / "mr").exists() and not (tmp_path / "imdb" / "aclImdb_v1.tar.gz"
+                                                   ).exists()
+
+
+def test_files_put_in_place_by_hand_are_verified_without_a_request(server, table, tmp_path):
+    (tmp_path / "imdb").mkdir()
+    (tmp_path / "imdb" / "aclImdb_v1.tar.gz").write_bytes(_imdb())
+    (done,) = _fetch(table, ["imdb"], tmp_path)
+    assert done.requested == 0 and not server.requests
+    assert json.loads((tmp_path / "fetched.json").read_text())["imdb"]["files"] == \
+        {"imdb/aclImdb_v1.tar.gz": hashlib.sha256(_imdb()).hexdigest()}
+
+
+def test_without_a_network_fetch_names_the_url_and_where_to_put_the_file(table, tmp_path,
+                                                                         monkeypatch, capsys):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/sst/train.csv"
+    offline = {"sst": F.Source("sst", "csv", "nowhere", (F.Download(url, "sst/train.csv",
+                                                                    sha256="0" * 64),))}
+    monkeypatch.setattr(F, "SOURCES", offline)
+    assert main(["fetch", "sst", "--data-dir", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert url in err and str(tmp_path / "sst" / "train.csv") in err and "Traceback" not in err
+    assert main(["fetch", "nothing", "--data-dir", str(tmp_path)]) == 2
+    assert "fetch knows sst" in capsys.readouterr().err
+
+
+def test_the_real_table_has_the_release_pins_and_safe_destinations(capsys):
+    weights = F.SOURCES["openai-weights"]
+    assert {d.dest: d.git_blob for d in weights.downloads} == \
+        {f"{i}.npy": b for i, b in OPENAI_RELEASE_BLOBS.items()}
+    assert [d.sha256 for d in F.SOURCES["sst"].downloads] == [s for _, s in SST_FILES.values()]
+    for source in F.SOURCES.values():
+        assert source.downloads and source.what and source.home
+        for item in source.downloads:
+            assert item.url.startswith("https://")
+        for dest in [*source.finals(), *(d.dest for d in source.downloads)]:
+            assert not PurePosixPath(dest).is_absolute() and ".." not in PurePosixPath(dest).parts
+        assert bool(source.members) + bool(source.reviews) <= 1
+    assert set(F.SOURCES) == {"openai-weights", "sst", "mr", "cr", "subj", "mpqa", "imdb"}
+    assert main(["fetch", "--list"]) == 0
+    assert "openai-weights" in capsys.readouterr().out
