@@ -162,7 +162,7 @@ def model_folder(data_dir: str | os.PathLike | None = None) -> Path:
 
 def fetch(sources: Sequence[Source], data_dir: str | os.PathLike | None = None,
           model_dir: str | os.PathLike | None = None, progress: bool = True,
-          opener: Callable = urllib.request.urlopen) -> list[Fetched]:
+          opener: Callable | None = None) -> list[Fetched]:
     """Fetch each source into the data root (the weights into the model folder); a source
     already there and verified makes no request."""
     root = resolve_data_root(data_dir)
@@ -277,7 +277,7 @@ def _pinned_ok(item: Download, path: Path, digest: str | None = None) -> bool:
 
 
 def download(item: Download, dest: Path, progress: bool = True,
-             opener: Callable = urllib.request.urlopen,
+             opener: Callable | None = None,
              check: Callable[[Path], None] | None = None) -> int:
     """Download ``item.url`` to ``dest``, resuming a part left by an interrupted download
     (and resuming up to :data:`RETRIES` times when the connection breaks); verified against
@@ -343,6 +343,7 @@ def _transfer(url: str, part: Path, have: int, progress: bool, opener: Callable,
     headers = {"User-Agent": "neuron-repro"}
     if have:
         headers["Range"] = f"bytes={have}-"
+    opener = opener or urllib.request.urlopen  # looked up now, so that it can be replaced
     try:
         response = opener(urllib.request.Request(url, headers=headers), timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
@@ -377,7 +378,9 @@ def _transfer(url: str, part: Path, have: int, progress: bool, opener: Callable,
 
 def _offline(url: str, dest: Path, reason) -> FetchError:
     return FetchError(f"downloading {url} failed ({reason}). Without a network, download it "
-                      f"elsewhere and put it at {dest}, then run fetch again to verify it")
+                      f"elsewhere and put it at {dest} (`neuron-repro fetch` then verifies it), "
+                      "or pass --data-dir (or set $NEURON_REPRO_DATA) to a data root that "
+                      "holds it")
 
 
 # ----------------------------------------------------------------------------- archives

@@ -1,5 +1,9 @@
-"""Shared test helpers: random weights in the released format and a numpy reference."""
+"""Shared test helpers: random weights in the released format, a numpy reference, and a
+local HTTP server."""
 
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +63,64 @@ def dying_worker(*args, **kwargs):
     import os
 
     os._exit(3)
+
+
+class Server:
+    """Files by URL path; Range honoured unless ``ranges`` is False; ``cut[path] = n`` sends
+    only n bytes of the next response for that path, then drops the connection."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.ranges = True
+        self.cut: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.requests.append((self.path, self.headers.get("Range")))
+                data = owner.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                start, status = 0, 200
+                wanted = self.headers.get("Range")
+                if wanted and owner.ranges:
+                    start = int(wanted.removeprefix("bytes=").rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    status = 206
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data) - start))
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                body = data[start:]
+                if self.path in owner.cut:
+                    body = body[:owner.cut.pop(self.path)]
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, path: str, data: bytes) -> str:
+        self.files[path] = data
+        return self.url + path
+
+    def asked(self, path: str) -> list[str | None]:
+        return [r for p, r in self.requests if p == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,5 +1,3 @@
-import io
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -7,6 +5,7 @@ import pytest
 from harness.data import DatasetError, csv_splits, load_dataset, load_folder, resolve_data_root
 from harness.data.base import sha256_of
 from harness.repro import FIXTURE_DATA
+from tests.helpers import Server
 
 
 @pytest.mark.parametrize("name,sizes", [
@@ -92,10 +91,16 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert resolve_data_root(None) == tmp_path / "cache" / "neuron-repro" / "data"
 
 
-def _serve(monkeypatch, payloads: dict):
-    def fake_urlopen(url, timeout=None):
-        return io.BytesIO(payloads[url.rsplit("/", 1)[1]])
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+def _serve(monkeypatch, payloads: dict, pins: dict):
+    """The SST files served by a local server, pinned to ``pins`` (sha256 by file name)."""
+    from harness import fetch
+
+    server = Server()
+    source = fetch.Source("sst", "csv", "local", tuple(
+        fetch.Download(server.add(f"/{name}", data), f"sst/{name}", sha256=pins[name])
+        for name, data in payloads.items()))
+    monkeypatch.setitem(fetch.SOURCES, "sst", source)
+    return server
 
 
 def test_sst_download_checks_sha256_and_caches(monkeypatch, tmp_path):
@@ -106,17 +111,27 @@ def test_sst_download_checks_sha256_and_caches(monkeypatch, tmp_path):
     pinned = {k: (name, sha256_of(FIXTURE_DATA / "sst" / name))
               for k, (name, _) in csv_splits.SST_FILES.items()}
     monkeypatch.setattr(csv_splits, "SST_FILES", pinned)
-    _serve(monkeypatch, files)
-    ds = load_dataset("sst")
-    assert len(ds.splits["train"]) == 80
-    assert (tmp_path / "neuron-repro" / "data" / "sst" / "train_binary_sent.csv").is_file()
+    server = _serve(monkeypatch, files, dict(pinned.values()))
+    try:
+        ds = load_dataset("sst")
+        assert len(ds.splits["train"]) == 80
+        assert (tmp_path / "neuron-repro" / "data" / "sst" / "train_binary_sent.csv").is_file()
+        asked = len(server.requests)
+        load_dataset("sst")  # there now: no second download
+        assert len(server.requests) == asked == 3
+    finally:
+        server.close()
 
 
 def test_sst_download_with_wrong_checksum_leaves_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("NEURON_REPRO_DATA", raising=False)
-    _serve(monkeypatch, {name: b"tampered" for name, _ in csv_splits.SST_FILES.values()})
-    with pytest.raises(DatasetError, match="sha256"):
-        load_dataset("sst")
+    server = _serve(monkeypatch, {name: b"tampered" for name, _ in csv_splits.SST_FILES.values()},
+                    {name: sha for name, sha in csv_splits.SST_FILES.values()})
+    try:
+        with pytest.raises(DatasetError, match="sha256"):
+            load_dataset("sst")
+    finally:
+        server.close()
     folder = tmp_path / "neuron-repro" / "data" / "sst"
     assert not any(Path(folder).iterdir())

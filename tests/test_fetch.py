@@ -1,14 +1,13 @@
 """``neuron-repro fetch`` against a local HTTP server: verified files, resumed downloads,
 servers without Range, corrupted bytes, unsafe archives, no second request, and no network."""
 
+import gzip
 import hashlib
 import io
 import json
 import socket
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -18,68 +17,7 @@ from harness.cli import main
 from harness.data.csv_splits import SST_FILES
 from harness.models.mlstm import OPENAI_RELEASE_BLOBS, git_blob_id
 from harness.repro import make_context
-from tests.helpers import write_openai_weights
-
-
-class Server:
-    """Files by URL path; Range honoured unless ``ranges`` is False; ``cut[path] = n`` sends
-    only n bytes of the next response for that path, then drops the connection."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.ranges = True
-        self.cut: dict[str, int] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                owner.requests.append((self.path, self.headers.get("Range")))
-                data = owner.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start, status = 0, 200
-                wanted = self.headers.get("Range")
-                if wanted and owner.ranges:
-                    start = int(wanted.removeprefix("bytes=").rstrip("-"))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    status = 206
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data) - start))
-                if status == 206:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.end_headers()
-                body = data[start:]
-                if self.path in owner.cut:
-                    body = body[:owner.cut.pop(self.path)]
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def add(self, path: str, data: bytes) -> str:
-        self.files[path] = data
-        return self.url + path
-
-    def asked(self, path: str) -> list[str | None]:
-        return [r for p, r in self.requests if p == path]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.helpers import Server, write_openai_weights
 
 
 @pytest.fixture
@@ -90,8 +28,9 @@ def server():
 
 
 def _tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """A .tar.gz of ``members`` (the same bytes every time: gzip's time stamp fixed)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -100,7 +39,7 @@ def _tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> byte
             info = tarfile.TarInfo(name)
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def _zip(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:

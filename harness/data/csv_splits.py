@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from harness.data.base import (
@@ -19,7 +17,6 @@ from harness.data.base import (
     require_files,
     sha256_of,
 )
-from harness.io import atomic_write
 
 SST_HOME = "https://raw.githubusercontent.com/openai/generating-reviews-discovering-sentiment/master/data/"
 SST_FILES = {
@@ -70,40 +67,18 @@ def load_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
     )
 
 
-def download(url: str, dest: Path, sha256: str) -> Path:
-    """Fetch ``url`` to ``dest`` if its sha256 matches; a mismatch leaves no file behind."""
-    with atomic_write(dest, ".part") as tmp:
-        try:
-            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                while block := response.read(1 << 20):
-                    out.write(block)
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise DatasetError(
-                f"{dest}: not found, and downloading it from {url} failed ({reason}). Put the "
-                f"file there by hand, or pass --data-dir (or set $NEURON_REPRO_DATA) to a data "
-                f"root that holds it as {dest.parent.name}/{dest.name}."
-            ) from exc
-        got = sha256_of(tmp)
-        if got != sha256:
-            raise DatasetError(
-                f"{url}: sha256 {got} does not match the pinned {sha256}; nothing was saved. "
-                f"The file at its public home changed or the download was corrupted."
-            )
-    return dest
-
-
 def load_sst(root: Path, allow_download: bool = True) -> Dataset:
     """SST binary, sentence level: OpenAI's csv files (6920 / 872 / 1821).
 
-    Read from ``<root>/sst/``; when absent there and ``root`` is the user cache, the files are
-    downloaded from OpenAI's repository and checked against pinned sha256 values.
+    Read from ``<root>/sst/``; when absent there and ``root`` is the user cache, they are
+    fetched from OpenAI's repository (``neuron-repro fetch sst``: pinned sha256 values).
     """
     folder = root / "sst"
-    if allow_download and root == default_data_root():
-        for file_name, sha in SST_FILES.values():
-            if not (folder / file_name).is_file():
-                download(SST_HOME + file_name, folder / file_name, sha)
+    if allow_download and root == default_data_root() and not all(
+            (folder / f).is_file() for f, _ in SST_FILES.values()):
+        from harness.fetch import SOURCES, fetch
+
+        fetch([SOURCES["sst"]], root, progress=False)
     paths = require_files(
         "sst", root, [f"sst/{f}" for f, _ in SST_FILES.values()],
         f"Get train/dev/test_binary_sent.csv from {SST_HOME} into <root>/sst/, or run without "
