@@ -132,3 +132,110 @@ def test_bench_random100(benchmark, features, random_loop, device):
           f"from {SAMPLE * 5} fits), engine {engine_seconds:,.1f} s; speedup {ratio:.2f}x "
           f"(target 1x); mean accuracy {out['accuracy'].mean():.2f}")
     assert ratio >= 1.0
+
+
+# ----------------------------------------------------------------------------- the protocol
+def _protocol(X, y, solver, device="cpu", folds=None):
+    """The 10-fold protocol of radford2017 (all units, unit alone, unit deleted; 9 C each),
+    on ``folds`` of the 10 (default all); its results and wall time."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from harness.probes import cross_validation_folds, run_probe
+
+    splits = list(cross_validation_folds(y, n_folds=10, seed=42))[:folds]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = [run_probe(X[tr], y[tr], X[dv], y[dv], X[te], y[te], solver=solver,
+                             device=device)[0] for tr, dv, te in splits]
+    return results, time.perf_counter() - start
+
+
+def _cell_states(n, d, seed=0):
+    """Shaped like final cell states: an offset per unit, a small spread, a weak label."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.5, d) + 0.03 * np.tanh(rng.normal(0, 1, (n, 8))
+                                              @ rng.normal(0, 1, (8, d)))
+    X += 0.02 * rng.normal(0, 1, (n, d))
+    X[:, :4] += 0.02 * (2 * y - 1)[:, None] * rng.uniform(0.2, 1.5, (n, 4))
+    return X.astype(np.float32), y
+
+
+def _agreement(loop, engine) -> dict:
+    same = all(a.C == b.C and a.sentiment_unit == b.sentiment_unit
+               and a.sentiment_unit_sign == b.sentiment_unit_sign
+               for a, b in zip(loop, engine, strict=False))
+    gap = max(abs(getattr(a, f) - getattr(b, f)) for a, b in zip(loop, engine, strict=False)
+              for f in ("test_accuracy", "sentiment_unit_accuracy",
+                        "sentiment_unit_deleted_accuracy") if not np.isnan(getattr(a, f)))
+    return {"same_C_unit_sign": same, "largest_accuracy_gap": gap}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n,d,sample", [(10662, 256, None), (10662, 4096, 1)],
+                         ids=["MR-shape-256", "MR-shape-4096"])
+def test_bench_protocol(n, d, sample, device):
+    """The whole 10-fold protocol, liblinear's loop against the engine, side by side; on the
+    4096-unit shape the loop runs ``sample`` folds and is extrapolated to ten (said)."""
+    X, y = _cell_states(n, d)
+    loop, loop_seconds = _protocol(X, y, "liblinear", folds=sample)
+    loop_seconds *= 10 / len(loop)
+    engine, engine_seconds = _protocol(X, y, "engine", device=device)
+    agree = _agreement(loop, engine)
+    ratio = loop_seconds / engine_seconds
+    print(f"\nprotocol, {n} x {d}, 10 folds on {device}: liblinear loop {loop_seconds:,.0f} s"
+          f"{f' (extrapolated from {len(loop)} folds)' if sample else ''}, engine "
+          f"{engine_seconds:,.1f} s, speedup {ratio:.1f}x (target 20x); C, unit and sign the "
+          f"same in every fold compared: {agree['same_C_unit_sign']}; largest accuracy gap "
+          f"{agree['largest_accuracy_gap']:.2f} points")
+    assert agree["same_C_unit_sign"] and agree["largest_accuracy_gap"] <= 0.1
+    assert ratio >= 20
+
+
+def _real(name):
+    """Final cell states of ``name`` from the model in $NEURON_REPRO_BENCH_MODEL on the data in
+    $NEURON_REPRO_DATA (extracted once into the feature cache)."""
+    from harness.repro import make_context
+
+    model = os.environ.get("NEURON_REPRO_BENCH_MODEL")
+    if not model:
+        pytest.skip("set NEURON_REPRO_BENCH_MODEL (and NEURON_REPRO_DATA) for real features")
+    ctx = make_context(model_spec=model, progress=False, batch_size=512)
+    ds = ctx.dataset(name)
+    if ds.pool is not None:
+        return ctx.states(name, "pool")["final_c"], ds.pool.labels, None
+    return None, None, {s: (ctx.states(name, s)["final_c"], ds.splits[s].labels)
+                        for s in ds.splits}
+
+
+@pytest.mark.parametrize("name", ["sst", "mr", "cr", "subj", "mpqa"])
+def test_bench_protocol_real_features(name):
+    """Both solvers on a model's real features: chosen C, unit, accuracies, the largest
+    disagreement and both wall times, per dataset."""
+    from harness.probes import run_probe
+
+    X, y, splits = _real(name)
+    if splits is None:
+        loop, loop_seconds = _protocol(X, y, "liblinear")
+        engine, engine_seconds = _protocol(X, y, "engine")
+    else:
+        parts = [a for s in ("train", "dev", "test") for a in splits[s]]
+        start = time.perf_counter()
+        loop = [run_probe(*parts)[0]]
+        loop_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        engine = [run_probe(*parts, solver="engine")[0]]
+        engine_seconds = time.perf_counter() - start
+    agree = _agreement(loop, engine)
+    for label, runs, seconds in (("liblinear", loop, loop_seconds),
+                                 ("engine", engine, engine_seconds)):
+        print(f"\n{name} {label}: C {[r.C for r in runs]}, unit "
+              f"{[r.sentiment_unit for r in runs]}, test "
+              f"{np.mean([r.test_accuracy for r in runs]):.2f} %, {seconds:,.1f} s")
+    ratio = loop_seconds / engine_seconds
+    print(f"{name}: same C, unit and sign: {agree['same_C_unit_sign']}; largest gap "
+          f"{agree['largest_accuracy_gap']:.2f} points; speedup {ratio:.1f}x")
+    assert agree["largest_accuracy_gap"] <= 0.1

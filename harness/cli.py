@@ -22,6 +22,7 @@ from harness.io import (
     write_json,
 )
 from harness.options import JOBS, NON_NEGATIVE, POSITIVE, name, number
+from harness.probes import SOLVERS
 
 
 def cmd_features(args) -> int:
@@ -53,7 +54,7 @@ def cmd_probe(args) -> int:
         check_output_dir(args.figures, "--figures")
     ctx = make_context(profile="probe", model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.figures, device=args.device, cache_dir=args.cache_dir,
-                       jobs=args.jobs)
+                       jobs=args.jobs, solver=args.solver)
     if not args.figures:
         ctx.out_dir = None
     if args.data:
@@ -76,7 +77,7 @@ def probe_summary(name: str, out: dict) -> str:
     from harness.report import format_value
 
     head = f"{name}: test accuracy {out['test_accuracy']:.2f} %, C {out['C']:g}, " \
-        f"{out['n_nonzero']} non-zero"
+        f"{out['n_nonzero']} non-zero ({out.get('solver', 'liblinear')})"
     if out.get("sentiment_unit") is None:
         return head + "; no sentiment unit (the probe kept no weight)"
     return (head + f"; sentiment unit {out['sentiment_unit']} (sign "
@@ -100,7 +101,7 @@ def cmd_reproduce(args) -> int:
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
                        progress=not args.quiet, batch_size=args.batch_size, ner=ner,
-                       jobs=args.jobs)
+                       jobs=args.jobs, solver=args.solver, engine_for=args.engine_for or ())
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
         control_spec = default_control(ctx.model_spec)
@@ -259,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cache-dir", help="feature cache (default: $NEURON_REPRO_CACHE or "
                        "~/.cache/neuron-repro/features)")
 
+    def solver(p):
+        p.add_argument("--solver", choices=SOLVERS, default="liblinear", help="the probes' "
+                       "solver: liblinear (the paper's, default) or engine (the same objective "
+                       "for a whole C grid at once, batched, to a tighter tolerance; CPU or "
+                       "CUDA). Every number says which made it")
+
     def jobs(p):
         p.add_argument("--jobs", type=JOBS, default=1, help="processes for liblinear fits made "
                        "at once: the folds of a cross-validation, else the C grid of a probe; "
@@ -286,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", required=True)
     p.add_argument("--figures", help="folder for the weight and unit figures (default: none)")
     jobs(p)
+    solver(p)
     common(p)
     p.set_defaults(func=cmd_probe)
 
@@ -308,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=POSITIVE, default=128,
                    help="texts extracted together (larger suits small models)")
     jobs(p)
+    solver(p)
+    p.add_argument("--engine-for", nargs="*", metavar="DATASET", help="solve the probes of "
+                   "these datasets (e.g. imdb subj mpqa) with the engine, the others with "
+                   "--solver; the claims that read them say so")
     common(p)
     p.add_argument("--ner-seeds", type=POSITIVE,
                    help="seeds of the NER analysis tagger (default 5)")

@@ -24,6 +24,68 @@ from harness.io import CorruptFileError, read_npz, save_npz, warn_stale
 
 C_GRID = tuple(2.0**k for k in range(-8, 1))
 SEED = 42
+SOLVERS = ("liblinear", "engine")
+# The engine stops when no problem's objective moved by more than this (relative) over its
+# patience; liblinear stops at a gradient-norm tolerance of 1e-4 or 100 iterations.
+ENGINE_TOL = 1e-9
+ENGINE_MAX_ITER = 20000
+
+
+class EngineFit:
+    """One problem solved by :class:`harness.probe_engine.BatchedL1LogReg`, with the part of a
+    fitted ``LogisticRegression``'s interface the probe reads."""
+
+    def __init__(self, coef: np.ndarray, intercept: float, objective: float, n_iter: int):
+        self.coef_ = np.asarray(coef, dtype=np.float64)[None, :]
+        self.intercept_ = np.array([float(intercept)])
+        self.objective_, self.n_iter_ = float(objective), int(n_iter)
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64) @ self.coef_[0] + self.intercept_[0]
+
+    def predict(self, X) -> np.ndarray:
+        return (self.decision_function(X) > 0).astype(int)
+
+
+ENGINE_VERSION = "engine-grid-v1"  # change it whenever engine_grid's settings change
+
+
+def engine_grid(c_grid, X, y, device: str = "cpu",
+                cache: FitCache | None = None) -> list[EngineFit]:
+    """liblinear's objective at every C of ``c_grid`` on the same data, solved together by
+    the batched engine (float64 on CPU, float32 on CUDA); kept in ``cache`` when given."""
+    import torch
+
+    from harness.probe_engine import BatchedL1LogReg
+
+    grid = np.asarray(c_grid, dtype=np.float64)
+    path = key = None
+    if cache is not None:
+        key = cache.key(X, y, f"{ENGINE_VERSION}|{ENGINE_TOL}|{ENGINE_MAX_ITER}|"
+                        f"{torch.device(device).type}|{grid.tolist()}", 0)
+        path = cache.root / f"{key}.npz"
+        if path.is_file():
+            d, k = X.shape[1], len(grid)
+            try:
+                entry = read_npz(path, {"coef": (k, d), "intercept": (k,), "objective": (k,),
+                                        "n_iter": ()}, key=key)
+                cache.hits += 1
+                return [EngineFit(entry["coef"][i], entry["intercept"][i],
+                                  entry["objective"][i], int(entry["n_iter"]))
+                        for i in range(k)]
+            except CorruptFileError as exc:
+                warn_stale(path, exc)
+    engine = BatchedL1LogReg(max_iter=ENGINE_MAX_ITER, tol=ENGINE_TOL, device=device)
+    engine.fit(X, y, C=grid)
+    objective = np.asarray(getattr(engine, "objective_", np.full(len(grid), np.nan)),
+                           dtype=np.float64)
+    if cache is not None:
+        cache.misses += 1
+        save_npz(path, {"key": np.array(key), "coef": engine.coef_,
+                        "intercept": engine.intercept_, "objective": objective,
+                        "n_iter": np.array(engine.n_iter_)})
+    return [EngineFit(engine.coef_[i], engine.intercept_[i], objective[i], engine.n_iter_)
+            for i in range(len(grid))]
 
 
 def _l1_logreg(c: float, seed: int) -> LogisticRegression:
@@ -133,6 +195,10 @@ class L1Probe:
     seed : base random_state; fit i of the grid uses ``seed + i``, the refit ``seed + len(grid)``
     cache : a :class:`FitCache` that keeps each liblinear fit on disk (None: fit every time)
     n_jobs : processes the grid's fits run in (the numbers do not depend on it)
+    solver : ``liblinear`` (the paper's) or ``engine``: the same objective solved for the
+        whole grid at once by :func:`engine_grid`, to a tighter tolerance; it has no random
+        state, so the refit at the chosen C is the grid's fit at that C
+    device : where the engine runs
 
     Attributes
     ----------
@@ -146,11 +212,15 @@ class L1Probe:
     """
 
     def __init__(self, c_grid=C_GRID, seed: int = SEED, cache: FitCache | None = None,
-                 n_jobs: int = 1):
+                 n_jobs: int = 1, solver: str = "liblinear", device: str = "cpu"):
+        if solver not in SOLVERS:
+            raise ValueError(f"solver {solver!r}: use one of {', '.join(SOLVERS)}")
         self.c_grid = c_grid
         self.seed = seed
         self.cache = cache
         self.n_jobs = n_jobs
+        self.solver = solver
+        self.device = device
 
     def fit(self, X_train, y_train, X_dev, y_dev) -> L1Probe:
         """Select C on dev, then refit on train only.
@@ -160,14 +230,21 @@ class L1Probe:
         y_train, y_dev = np.asarray(y_train), np.asarray(y_dev)
         if len(np.unique(y_train)) != 2:
             raise ValueError(f"the probe needs two classes in train, got {np.unique(y_train)}")
-        # with cores for them all, the grid takes as long as its slowest fit
-        fitted = map_with_cache(_fit, [(c, self.seed + i, X_train, y_train)
-                                       for i, c in enumerate(self.c_grid)],
-                                self.cache, self.n_jobs)
+        if self.solver == "engine":
+            fitted = engine_grid(self.c_grid, X_train, y_train, self.device, self.cache)
+        else:  # with cores for them all, the grid takes as long as its slowest fit
+            fitted = map_with_cache(_fit, [(c, self.seed + i, X_train, y_train)
+                                           for i, c in enumerate(self.c_grid)],
+                                    self.cache, self.n_jobs)
         scores = [_accuracy(model, X_dev, y_dev) for model in fitted]
         self.dev_accuracies_ = scores
-        self.C_ = float(self.c_grid[int(np.argmax(scores))])  # argmax takes the first best
-        self.model_ = _fit(self.C_, self.seed + len(self.c_grid), X_train, y_train, self.cache)
+        best = int(np.argmax(scores))  # argmax takes the first best
+        self.C_ = float(self.c_grid[best])
+        if self.solver == "engine":
+            self.model_ = fitted[best]
+        else:
+            self.model_ = _fit(self.C_, self.seed + len(self.c_grid), X_train, y_train,
+                               self.cache)
         self.coef_ = self.model_.coef_.ravel()
         self.n_nonzero_ = int(np.count_nonzero(self.coef_))
         if self.n_nonzero_ == 0:
@@ -215,23 +292,26 @@ class ProbeResult:
     n_test: int
     dev_accuracies: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # degenerate probes, said in words
+    solver: str = "liblinear"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | None = None,
-              n_jobs: int = 1) -> tuple[ProbeResult, L1Probe]:
+              n_jobs: int = 1, solver: str = "liblinear",
+              device: str = "cpu") -> tuple[ProbeResult, L1Probe]:
     """The full protocol: all units, the sentiment unit alone, its column zeroed, zero-shot.
 
     X_* : ndarray of shape (n_*, n_units). The unit-only and deleted classifiers repeat the
     protocol (grid, dev selection, refit) on one column and on the zeroed matrix. ``n_jobs``
-    processes fit each grid.
+    processes fit each grid; ``solver`` and ``device`` as for :class:`L1Probe`.
     """
-    probe = L1Probe(cache=cache, n_jobs=n_jobs).fit(X_train, y_train, X_dev, y_dev)
+    options = dict(cache=cache, solver=solver, device=device)
+    probe = L1Probe(n_jobs=n_jobs, **options).fit(X_train, y_train, X_dev, y_dev)
     common = dict(test_accuracy=probe.score(X_test, y_test), C=probe.C_, n_nonzero=probe.n_nonzero_,
                   n_train=len(y_train), n_dev=len(y_dev), n_test=len(y_test),
-                  dev_accuracies=probe.dev_accuracies_)
+                  dev_accuracies=probe.dev_accuracies_, solver=solver)
     nan = float("nan")
     if probe.n_nonzero_ == 0:
         # The chosen C zeroed every weight: the model predicts one class and has no unit.
@@ -244,7 +324,7 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | 
     unit = probe.sentiment_unit_
     notes = []
     # one column fits in moments: no processes for it
-    alone = L1Probe(cache=cache).fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
+    alone = L1Probe(**options).fit(X_train[:, [unit]], y_train, X_dev[:, [unit]], y_dev)
     alone_accuracy = alone.score(X_test[:, [unit]], y_test)
     if alone.n_nonzero_ == 0:
         # a constant prediction is not the unit's accuracy
@@ -258,8 +338,8 @@ def run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test, cache: FitCache | 
         X[:, unit] = 0.0
         return X
 
-    deleted = L1Probe(cache=cache, n_jobs=n_jobs).fit(zeroed(X_train), y_train, zeroed(X_dev),
-                                                      y_dev)
+    deleted = L1Probe(n_jobs=n_jobs, **options).fit(zeroed(X_train), y_train, zeroed(X_dev),
+                                                    y_dev)
     if deleted.n_nonzero_ == 0:
         notes.append(f"with unit {unit} deleted the probe kept no weight at the C chosen on dev "
                      f"({deleted.C_:g}): it predicts one class")
@@ -315,6 +395,7 @@ def summarise_folds(results: list[ProbeResult]) -> dict:
     out["sentiment_unit_sign"] = int(Counter(signs).most_common(1)[0][0])
     out["C"] = float(Counter(r.C for r in results).most_common(1)[0][0])
     out["n_folds"] = len(results)
+    out["solver"] = results[0].solver
     out["probe_notes"] = [f"fold {i + 1}: {note}" for i, r in enumerate(results)
                           for note in r.notes]
     return out

@@ -169,7 +169,17 @@ class RunContext:
     ner: NerSettings = field(default_factory=NerSettings)
     is_control: bool = False
     jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
+    solver: str = "liblinear"  # the probes' solver: liblinear (the paper's) or engine
+    engine_for: tuple[str, ...] = ()  # datasets whose probes the engine solves all the same
     _release: bool | None = None
+    engine_used: set = field(default_factory=set)  # datasets the engine solved, this claim
+
+    def solver_for(self, name: str) -> str:
+        """The solver of the probes on dataset ``name`` (noted for the claim being measured)."""
+        if self.solver == "engine" or name in self.engine_for:
+            self.engine_used.add(name)
+            return "engine"
+        return "liblinear"
 
     @property
     def planted(self) -> bool:
@@ -218,7 +228,8 @@ class RunContext:
             data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
             device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
             progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
-            ner=self.ner, is_control=True, jobs=self.jobs,
+            ner=self.ner, is_control=True, jobs=self.jobs, solver=self.solver,
+            engine_for=self.engine_for,
         )
 
     def cache_folder(self, name: str) -> Path | None:
@@ -256,6 +267,8 @@ def make_context(
     batch_size: int = 128,
     ner: dict | None = None,
     jobs: int = 1,
+    solver: str = "liblinear",
+    engine_for: tuple[str, ...] = (),
 ) -> RunContext:
     """Find what the run can use; with no model and no data anywhere, use the fixtures.
 
@@ -303,6 +316,8 @@ def make_context(
         batch_size=batch_size,
         ner=replace(FIXTURE_NER if fixtures else NerSettings(), **(ner or {})),
         jobs=jobs,
+        solver=solver,
+        engine_for=tuple(engine_for),
     )
 
 
@@ -373,6 +388,8 @@ def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None 
         "platform": platform.platform(),
         "device": describe_device(ctx.device),
         "seeds": SEEDS,
+        "probe_solver": ctx.solver if not ctx.engine_for else
+        f"{ctx.solver}; engine for {', '.join(ctx.engine_for)}",
         "ner": asdict(ctx.ner),
         "model": describe_model(ctx),
         "control": describe_model(control) if control else None,

@@ -40,11 +40,18 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
     if ctx.is_control and claim.requires_model not in MLSTM_REQUIREMENTS:
         return not_run(claim, "the untrained control is an mLSTM; this claim trains its own "
                        "models")
+    ctx.engine_used.clear()
     try:
         measurement = EXPERIMENTS[claim.experiment](ctx, claim)
         checks = [check_precondition(ctx, p) for p in claim.preconditions]
     except (DatasetError, ModelFormatError, TrainingDiverged) as exc:
         return not_run(claim, str(exc))
+    if ctx.engine_used:
+        engine = (f"the probes of {', '.join(sorted(ctx.engine_used))} were solved by the "
+                  "batched engine (harness.probe_engine), not liblinear")
+        measurement.note = f"{measurement.note}; {engine}" if measurement.note else engine
+        measurement.details = {**measurement.details,
+                               "probe_solver": {n: "engine" for n in sorted(ctx.engine_used)}}
     return judge(claim, measurement, ctx.has_release, ctx.fixtures, checks)
 
 

@@ -139,3 +139,19 @@ def test_control_only_runs_the_control_where_asked(tmp_path):
     assert rows["radford2017.sst.full_features"]["control"] is None
     assert payload["provenance"]["control_claims"] == ["one_dominant"]
     assert "only; '-' elsewhere" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_rows_solved_by_the_engine_say_so(tmp_path):
+    out = tmp_path / "report"
+    assert main(["reproduce", "--model", "planted", "--data-dir", str(FIXTURE_DATA), "--only",
+                 "radford2017.cr", "radford2017.mr", "--engine-for", "mr", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet", "--control", "none"]) == 0
+    payload = json.loads((out / "results.json").read_text())
+    rows = {r["id"]: r for r in payload["claims"]}
+    assert payload["provenance"]["probe_solver"] == "liblinear; engine for mr"
+    mr = [r for i, r in rows.items() if ".mr" in i]
+    cr = [r for i, r in rows.items() if ".cr" in i]
+    assert mr and cr
+    assert all("solved by the batched engine" in r["reason"] for r in mr)
+    assert all("engine" not in r["reason"] for r in cr)
+    assert all(r["details"]["solver"] == "engine" for r in mr if "solver" in r["details"])

@@ -128,3 +128,50 @@ def test_working_set_grows_to_the_whole_problems_optimum(monkeypatch):
     ref_obj = liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], X[:, mask], y, C)
     assert warm.objective_[0] <= ref_obj * (1 + 1e-3)
     assert not warm.coef_[0][~mask].any()
+
+
+def cell_states(seed: int, n: int, d: int = 48, units=(3, 17)):
+    """Features shaped like this model's final cell states: a large common offset per unit,
+    a small spread, and two units that carry the label weakly (so that the grid's larger C
+    win on dev and liblinear meets its iteration cap)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    offset = rng.normal(0, 0.5, d)
+    latent = rng.normal(0, 1, (n, 8))
+    X = offset + 0.03 * np.tanh(latent @ rng.normal(0, 1, (8, d))) + 0.02 * rng.normal(0, 1,
+                                                                                      (n, d))
+    for j, unit in enumerate(units):
+        X[:, unit] += (0.03 / (j + 1)) * (2 * y - 1) * rng.uniform(0.2, 1.5, n)
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_engine_runs_the_papers_protocol_as_liblinear_does(seed):
+    """Same C chosen on dev, same unit and sign, test accuracies within 0.1 points, and at
+    every C of the grid an objective no worse than liblinear's by more than 1e-4."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from harness.probes import C_GRID, L1Probe, engine_grid, run_probe
+
+    X, y = cell_states(seed, 5000)
+    parts = (X[:1800], y[:1800], X[1800:2600], y[1800:2600], X[2600:], y[2600:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # liblinear's cap, as on real data
+        paper, paper_probe = run_probe(*parts)
+        liblinear = [LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear",
+                                        random_state=42 + i).fit(*parts[:2])
+                     for i, c in enumerate(C_GRID)]
+    engine, engine_probe = run_probe(*parts, solver="engine")
+    assert engine.solver == "engine" and paper.solver == "liblinear"
+    assert engine.C == paper.C and engine.sentiment_unit == paper.sentiment_unit == 3
+    assert engine.sentiment_unit_sign == paper.sentiment_unit_sign
+    for field in ("test_accuracy", "sentiment_unit_accuracy", "sentiment_unit_deleted_accuracy",
+                  "zero_shot_accuracy"):
+        assert abs(getattr(engine, field) - getattr(paper, field)) <= 0.1, field
+    for fit, model, c in zip(engine_grid(C_GRID, *parts[:2]), liblinear, C_GRID, strict=True):
+        ours = liblinear_objective(fit.coef_[0], fit.intercept_[0], *parts[:2], c)
+        theirs = liblinear_objective(model.coef_.ravel(), model.intercept_[0], *parts[:2], c)
+        assert ours <= theirs * (1 + 1e-4), c
+    assert isinstance(engine_probe, L1Probe) and engine_probe.model_.objective_ > 0

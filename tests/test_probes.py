@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from harness.io import StaleCacheWarning
 from harness.probes import (
     C_GRID,
     FitCache,
@@ -144,3 +145,24 @@ def test_a_probe_that_keeps_no_unit_reports_none():
     assert probe.sentiment_unit_ is None and np.isnan(result.zero_shot_accuracy)
     out = summarise_folds([result, result])
     assert out["sentiment_unit"] is None
+
+
+def test_engine_grids_are_kept_in_the_fit_cache_and_read_back_the_same(tmp_path):
+    from harness.probes import C_GRID, FitCache, engine_grid
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    X = (rng.normal(0, 1, (300, 12)) + 0.8 * y[:, None] * (np.arange(12) < 2)).astype(np.float32)
+    cache = FitCache(tmp_path)
+    first = engine_grid(C_GRID, X, y, cache=cache)
+    again = engine_grid(C_GRID, X, y, cache=cache)
+    assert cache.stats() == {"fitted": 1, "read_from_cache": 1}
+    for a, b in zip(first, again, strict=True):
+        assert np.array_equal(a.coef_, b.coef_) and a.intercept_ == b.intercept_
+    (entry,) = tmp_path.glob("*.npz")
+    entry.write_bytes(b"broken")
+    with pytest.warns(StaleCacheWarning):
+        fresh = engine_grid(C_GRID, X, y, cache=cache)
+    assert np.array_equal(fresh[4].coef_, first[4].coef_)
+    other = engine_grid(C_GRID, X, 1 - y, cache=cache)  # other labels: another entry
+    assert not np.array_equal(other[-1].coef_, first[-1].coef_)

@@ -118,18 +118,19 @@ def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
     """The L1 protocol on one dataset and pooling; the final state also runs Table 1's
     unit-only and deleted-unit classifiers."""
     key = ("donnelly_probe", name, kind)
+    solver = ctx.solver_for(name)
     if key in ctx.memo:
         return ctx.memo[key]
     (Xtr, ytr), (Xdv, ydv), (Xte, yte) = (split_features(ctx, name, s, kind)
                                           for s in ("train", "dev", "test"))
+    options = dict(cache=ctx.fit_cache, n_jobs=ctx.jobs, solver=solver, device=ctx.device)
     if kind == "final":
-        result, probe = run_probe(Xtr, ytr, Xdv, ydv, Xte, yte, cache=ctx.fit_cache,
-                                  n_jobs=ctx.jobs)
+        result, probe = run_probe(Xtr, ytr, Xdv, ydv, Xte, yte, **options)
         out = result.to_dict()
     else:
-        probe = L1Probe(cache=ctx.fit_cache, n_jobs=ctx.jobs).fit(Xtr, ytr, Xdv, ydv)
+        probe = L1Probe(**options).fit(Xtr, ytr, Xdv, ydv)
         out = {"test_accuracy": probe.score(Xte, yte), "C": probe.C_,
-               "n_nonzero": probe.n_nonzero_,
+               "n_nonzero": probe.n_nonzero_, "solver": solver,
                "notes": [] if probe.n_nonzero_ else [
                    f"the probe kept no weight at the C chosen on dev ({probe.C_:g}): it "
                    "predicts one class"]}

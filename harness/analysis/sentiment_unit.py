@@ -39,9 +39,10 @@ def _final_c(ctx, name: str, split: str) -> np.ndarray:
     return ctx.states(name, split)["final_c"]
 
 
-def _fold(X, y, train, dev, test, cache=None):
+def _fold(X, y, train, dev, test, solver="liblinear", device="cpu", cache=None):
     """One fold of the protocol."""
-    return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache)[0]
+    return run_probe(X[train], y[train], X[dev], y[dev], X[test], y[test], cache=cache,
+                     solver=solver, device=device)[0]
 
 
 # Below this many scored examples an accuracy means little: its 95 % interval is wider than
@@ -67,15 +68,17 @@ def _small_split_notes(name: str, n_train: int, n_scored: int) -> list[str]:
 def run_dataset_probe(ctx, name: str) -> dict:
     """The protocol on one dataset, memoised in ``ctx``; returns the report's numbers."""
     key = ("probe", name)
+    solver = ctx.solver_for(name)
     if key in ctx.memo:
         return ctx.memo[key]
     ds = ctx.dataset(name)
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
-        # the folds are independent: with --jobs N they run in N processes
-        folds = map_with_cache(_fold, [(X, y, *split) for split in
+        # the folds are independent: with --jobs N they run in N processes (the engine
+        # solves each fold's grid in one batch, in this process)
+        folds = map_with_cache(_fold, [(X, y, *split, solver, ctx.device) for split in
                                        cross_validation_folds(y, n_folds=10, seed=SEED)],
-                               ctx.fit_cache, ctx.jobs)
+                               ctx.fit_cache, 1 if solver == "engine" else ctx.jobs)
         out = summarise_folds(folds)
         out["protocol"] = "10-fold stratified cross-validation (seed 42); dev = next fold"
         out["folds"] = [f.to_dict() for f in folds]
@@ -98,7 +101,8 @@ def run_dataset_probe(ctx, name: str) -> dict:
         y_test = splits["test"].labels
         # one split: with --jobs N the fits of each C grid run in N processes
         result, probe = run_probe(X_train, y_train, X_dev, y_dev, X_test, y_test,
-                                  cache=ctx.fit_cache, n_jobs=ctx.jobs)
+                                  cache=ctx.fit_cache, n_jobs=ctx.jobs, solver=solver,
+                                  device=ctx.device)
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_

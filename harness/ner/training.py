@@ -99,8 +99,8 @@ def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vector
             trained = fit(config, splits, vocab, matrix, coverage, epochs, seed, keep,
                           progress, desc, device, start, after_epoch, deadline)
     except TrainingDiverged as exc:
-        if entry is not None:
-            _write_finished(entry, {"diverged": str(exc)}, None)
+        if entry is not None:  # the last good epoch's checkpoint stays, to study the failure
+            _write_finished(entry, {"diverged": str(exc)}, None, keep_checkpoint=True)
         raise
     if entry is not None and trained.complete:
         record = {k: v for k, v in trained.summary().items()
@@ -236,15 +236,17 @@ def _remove_checkpoints(entry: Path, keep: str | None = None) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_finished(entry: Path, record: dict, state: dict | None) -> None:
+def _write_finished(entry: Path, record: dict, state: dict | None,
+                    keep_checkpoint: bool = False) -> None:
     """The weights first, then ``trained.json``, each whole or not at all (an entry is read
-    only once its record is there); then the checkpoints are removed."""
+    only once its record is there); then the checkpoints are removed (unless kept)."""
     if state is not None:
         with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
             _save_tensors(tmp, state)
     write_json(entry / "trained.json", {"key": entry.name, **record})
-    (entry / "checkpoint.json").unlink(missing_ok=True)
-    _remove_checkpoints(entry)
+    if not keep_checkpoint:
+        (entry / "checkpoint.json").unlink(missing_ok=True)
+        _remove_checkpoints(entry)
 
 
 # ----------------------------------------------------------------------------- in parallel
