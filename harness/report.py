@@ -425,12 +425,19 @@ def provenance_rows(p: dict) -> list[list[str]]:
                                    ("python", "torch", "numpy", "scikit-learn") if k in versions)],
             ["device", p.get("device", "-")],
             ["seeds", ", ".join(f"{k} {v}" for k, v in (p.get("seeds") or {}).items())],
-            ["model sha256", f"`{model.get('sha256', '-')}`"]]
+            ["model sha256", f"`{model.get('sha256', '-')}`"],
+            ["OpenAI release verified", str(bool(model.get("openai_release_verified")))],
+            ["probe solver", p.get("probe_solver", "liblinear")]]
     if control:
         rows.append(["control sha256", f"`{control.get('sha256', '-')}`"])
     rows += [["data", f"`{p.get('data_root')}`, {len(p.get('data_sha256') or {})} files "
                       "(sha256 of each in results.json)"],
              ["wall time", f"{p.get('wall_seconds')} s"]]
+    fetched = p.get("fetched")
+    if fetched:
+        rows.insert(-1, ["fetched", "unreadable record" if isinstance(fetched, str) else
+                         f"{', '.join(fetched)} by `neuron-repro fetch` (each file's sha256, "
+                         "source and check in results.json)"])
     for who, stats in (p.get("cache") or {}).items():
         fits = (stats or {}).get("liblinear_fits")
         if fits:

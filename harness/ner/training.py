@@ -56,6 +56,10 @@ from harness.ner.tagger import (
 from harness.train import TrainingDiverged
 
 CHECKPOINT = re.compile(r"epoch-\d{3,}")
+# The code that decides a tagger's numbers, read once, as this process imported it: a file
+# edited while a run goes on does not change the keys that run writes under.
+_CODE = b"".join(Path(m).read_bytes() for m in
+                 (tagger_module.__file__, Path(tagger_module.__file__).with_name("crf.py")))
 
 
 def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vectors: WordVectors,
@@ -120,9 +124,7 @@ def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
         {"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
          "device": torch.device(device).type, "threads": threads, "torch": torch.__version__},
         sort_keys=True).encode())
-    code = Path(tagger_module.__file__)
-    for module in (code, code.with_name("crf.py")):
-        digest.update(Path(module).read_bytes())
+    digest.update(_CODE)
     for name in sorted(splits):
         digest.update(name.encode())
         for sentence in splits[name]:
