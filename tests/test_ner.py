@@ -574,3 +574,21 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
         assert measurement.details["largest_other_abs_change"] == pytest.approx(other_drop)
         measurement.budget = dict(claim.protocol)  # the full protocol, as a run records it
         assert judge(claim, measurement, False, False, []).verdict == verdict
+
+
+def test_a_diverged_baseline_is_not_run_and_its_table_row_says_where():
+    from types import SimpleNamespace
+
+    from claims import REGISTRY
+    from harness.analysis.ner import EXPERIMENTS
+    from harness.claims import judge
+
+    claim = next(c for c in REGISTRY if c.id == "nerneurons2020.baseline_f1.nochar.wordcnn")
+    message = ("nochar.wordcnn (seed 0) diverged: loss nan at epoch 10, batch 2, with SGD lr "
+               "0.005")
+    ctx = SimpleNamespace(memo={("ner_baseline", "nochar", "wordcnn"): {"diverged": message}})
+    measurement = EXPERIMENTS["ner_baseline"](ctx, claim)
+    assert measurement.value is None
+    assert measurement.details["row"]["epochs trained / asked"] == "diverged in epoch 10 (batch 2)"
+    result = judge(claim, measurement, False, False, [])
+    assert result.verdict == "NOT RUN" and "loss nan at epoch 10" in result.reason

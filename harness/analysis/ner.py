@@ -8,6 +8,7 @@ shared by every claim that reads them. The analyses read the test split (eng.tes
 from __future__ import annotations
 
 import os
+import re
 from itertools import combinations
 
 import numpy as np
@@ -246,8 +247,16 @@ BASELINE_TABLE = "NCRF++ baselines on CoNLL-2003 (entity F1 on eng.testb)"
 
 # ----------------------------------------------------------------------------- experiments
 def baseline_experiment(ctx, claim: Claim) -> Measurement:
-    out = _baseline(ctx, claim.params["char"], claim.params["word"])
-    row = {"tagger": f"{claim.params['char']}.{claim.params['word']}",
+    name = f"{claim.params['char']}.{claim.params['word']}"
+    try:
+        out = _baseline(ctx, claim.params["char"], claim.params["word"])
+    except TrainingDiverged as exc:  # no F1: the table says where it diverged
+        where = re.search(r"at epoch (\d+), batch (\d+)", str(exc))
+        row = {"tagger": name, "published": claim.published, "test F1": "-",
+               "epochs trained / asked": (f"diverged in epoch {where[1]} (batch {where[2]})"
+                                          if where else "diverged")}
+        return Measurement(None, {"why": str(exc), "row_of": BASELINE_TABLE, "row": row})
+    row = {"tagger": name,
            "published": claim.published, "test F1": round(out["test_f1"], 2),
            "epochs trained / asked": f"{out['epochs']} / {ctx.ner.baseline_epochs}",
            "best epoch": out["best_epoch"] + 1,
@@ -377,7 +386,7 @@ def _spent(experiment, budget):
 def _baseline_budget(ctx, measurement) -> dict:
     """The epochs this baseline had (fewer than asked when ``--ner-baseline-minutes`` stopped
     it)."""
-    return {"epochs": measurement.details["epochs"]}
+    return {"epochs": measurement.details.get("epochs", 0)}  # 0: it diverged
 
 
 def _analysis_budget(ctx, measurement) -> dict:
