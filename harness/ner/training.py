@@ -233,9 +233,15 @@ def _write_checkpoint(entry: Path, state: FitState, vocab: Vocab) -> None:
 
 
 def _remove_checkpoints(entry: Path, keep: str | None = None) -> None:
+    """Older checkpoints, and what a process killed mid-write left under a temporary name."""
     for old in entry.glob("epoch-*"):
         if old.name != keep and CHECKPOINT.fullmatch(old.name):
             shutil.rmtree(old, ignore_errors=True)
+    for left in entry.glob(".*.tmp"):
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
 
 
 def _write_finished(entry: Path, record: dict, state: dict | None,
