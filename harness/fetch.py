@@ -219,11 +219,13 @@ def _fetch_one(source: Source, folder: Path, recorded: dict | None, progress: bo
         check = (lambda p: check_reviews(p, source.reviews)) if source.reviews else None
         for item in source.downloads:
             path = folder / item.dest
-            if not (path.is_file() and _pinned_ok(item, path)):
+            downloaded = not (path.is_file() and _pinned_ok(item, path))
+            if downloaded:  # checked by download before it was put in place
                 requests += download(item, path, progress, opener, check=check)
-            elif check is not None and known.get(item.dest) != sha256_of(path):
-                check(path)
-            files[item.dest] = sha256_of(path)
+            digest = sha256_of(path)
+            if check is not None and not downloaded and known.get(item.dest) != digest:
+                check(path)  # there before, but not as recorded: by hand, or changed since
+            files[item.dest] = digest
     return Fetched(source.name, folder, files, requests, _how(source))
 
 

@@ -59,33 +59,24 @@ def engine_grid(c_grid, X, y, device: str = "cpu",
     from harness.probe_engine import BatchedL1LogReg
 
     grid = np.asarray(c_grid, dtype=np.float64)
-    path = key = None
+    k, d = len(grid), X.shape[1]
+    key = None
     if cache is not None:
         key = cache.key(X, y, f"{ENGINE_VERSION}|{ENGINE_TOL}|{ENGINE_MAX_ITER}|"
                         f"{torch.device(device).type}|{grid.tolist()}", 0)
-        path = cache.root / f"{key}.npz"
-        if path.is_file():
-            d, k = X.shape[1], len(grid)
-            try:
-                entry = read_npz(path, {"coef": (k, d), "intercept": (k,), "objective": (k,),
-                                        "n_iter": ()}, key=key)
-                cache.hits += 1
-                return [EngineFit(entry["coef"][i], entry["intercept"][i],
-                                  entry["objective"][i], int(entry["n_iter"]))
-                        for i in range(k)]
-            except CorruptFileError as exc:
-                warn_stale(path, exc)
+        entry = cache.read(key, {"coef": (k, d), "intercept": (k,), "objective": (k,),
+                                 "n_iter": ()})
+        if entry is not None:
+            return [EngineFit(entry["coef"][i], entry["intercept"][i], entry["objective"][i],
+                              int(entry["n_iter"])) for i in range(k)]
     engine = BatchedL1LogReg(max_iter=ENGINE_MAX_ITER, tol=ENGINE_TOL, device=device)
     engine.fit(X, y, C=grid)
-    objective = np.asarray(getattr(engine, "objective_", np.full(len(grid), np.nan)),
-                           dtype=np.float64)
+    objective = np.asarray(engine.objective_, dtype=np.float64)
     if cache is not None:
-        cache.misses += 1
-        save_npz(path, {"key": np.array(key), "coef": engine.coef_,
-                        "intercept": engine.intercept_, "objective": objective,
-                        "n_iter": np.array(engine.n_iter_)})
+        cache.write(key, {"coef": engine.coef_, "intercept": engine.intercept_,
+                          "objective": objective, "n_iter": np.array(engine.n_iter_)})
     return [EngineFit(engine.coef_[i], engine.intercept_[i], objective[i], engine.n_iter_)
-            for i in range(len(grid))]
+            for i in range(k)]
 
 
 def _l1_logreg(c: float, seed: int) -> LogisticRegression:
@@ -120,30 +111,46 @@ class FitCache:
             digest.update(a.data)
         return digest.hexdigest()
 
+    def read(self, key: str, expect: dict, check=None) -> dict | None:
+        """The arrays kept under ``key`` (a hit), or None when there are none or they are
+        unusable (said with a warning); ``check(entry)`` may raise CorruptFileError too."""
+        path = self.root / f"{key}.npz"
+        if not path.is_file():
+            return None
+        try:
+            entry = read_npz(path, expect, key=key)
+            if check is not None:
+                check(entry)
+        except CorruptFileError as exc:
+            warn_stale(path, exc)
+            return None
+        self.hits += 1
+        return entry
+
+    def write(self, key: str, arrays: dict) -> None:
+        """Keep ``arrays`` under ``key`` (a miss: it was computed)."""
+        self.misses += 1
+        save_npz(self.root / f"{key}.npz", {"key": np.array(key), **arrays})
+
     def fit(self, X, y, c: float, seed: int) -> LogisticRegression:
         key = self.key(X, y, c, seed)
-        path = self.root / f"{key}.npz"
         model = _l1_logreg(c, seed)
-        if path.is_file():
-            expect = {"coef_": (1, X.shape[1]), "intercept_": (1,), "classes_": (2,),
-                      "n_iter_": (1,)}
-            try:
-                entry = read_npz(path, expect, key=key)
-                if not np.array_equal(entry["classes_"], np.unique(y)):
-                    raise CorruptFileError(f"{path}: classes {entry['classes_']} are not the "
-                                           f"labels {np.unique(y)}")
-                for name in expect:
-                    setattr(model, name, entry[name])
-                model.n_features_in_ = X.shape[1]
-                self.hits += 1
-                return model
-            except CorruptFileError as exc:
-                warn_stale(path, exc)
+        expect = {"coef_": (1, X.shape[1]), "intercept_": (1,), "classes_": (2,),
+                  "n_iter_": (1,)}
+
+        def same_classes(entry):
+            if not np.array_equal(entry["classes_"], np.unique(y)):
+                raise CorruptFileError(f"{key}.npz: classes {entry['classes_']} are not the "
+                                       f"labels {np.unique(y)}")
+
+        entry = self.read(key, expect, same_classes)
+        if entry is not None:
+            for name in expect:
+                setattr(model, name, entry[name])
+            model.n_features_in_ = X.shape[1]
+            return model
         model.fit(X, y)
-        self.misses += 1
-        save_npz(path, {"key": np.array(key),
-                        **{name: getattr(model, name)
-                           for name in ("coef_", "intercept_", "classes_", "n_iter_")}})
+        self.write(key, {name: getattr(model, name) for name in expect})
         return model
 
     def copy(self) -> FitCache:
