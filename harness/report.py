@@ -88,6 +88,95 @@ def plot_histogram(values, marker, path: Path, title: str, marker_label: str) ->
     _save(fig, path)
 
 
+# ----------------------------------------------------------------------------- lopes2019
+def plot_training_curve(train_running, val, best_epoch, test, path: Path, title: str) -> None:
+    fig, ax = _figure((5.5, 3.4))
+    epochs = np.arange(1, len(val) + 1)
+    ax.plot(epochs, train_running, "o-", label="train (running, during the epoch)")
+    ax.plot(epochs, val, "s-", label="validation")
+    ax.axvline(best_epoch + 1, color="tab:gray", ls=":", lw=1, label="epoch kept")
+    ax.axhline(test, color="tab:red", ls="--", lw=1, label=f"test, kept weights ({test:.2f})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xticks(epochs)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_lime_explanation(words, weights, review, path: Path, title: str, top: int = 10,
+                          shown_words: int = 120, per_line: int = 86) -> None:
+    """LIME's explanation as the source's Figures 1 and 2 draw it: the largest word weights
+    as bars (red towards positive, blue towards negative), and the review's first words
+    with each word's background coloured by its weight."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    weights = np.asarray(weights, dtype=float)
+    weight_of = dict(zip(words, weights, strict=True))
+    order = np.argsort(-np.abs(weights), kind="stable")[:top][::-1]
+    fig = Figure(figsize=(11, 5.2))
+    grid = fig.add_gridspec(1, 2, width_ratios=[1, 2.6])
+    bars, text = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    bars.barh(range(len(order)), weights[order],
+              color=["tab:red" if weights[i] > 0 else "tab:blue" for i in order])
+    bars.set_yticks(range(len(order)), [words[i] for i in order], fontsize=8)
+    bars.axvline(0, color="black", lw=0.6)
+    bars.set_xlabel("LIME weight (towards P(positive))", fontsize=8)
+    limit = float(np.abs(weights).max()) or 1.0
+    cmap, norm = colormaps["coolwarm"], Normalize(-limit, limit)
+    text.set_axis_off()
+    lines, line = [], []
+    for word in review[:shown_words]:
+        if line and sum(len(w) + 1 for w in line) + len(word) > per_line:
+            lines.append(line)
+            line = []
+        line.append(word)
+    lines.append(line)
+    if len(review) > shown_words:
+        lines[-1].append("…")
+    step = 1.0 / max(len(lines), 22)
+    for n, line in enumerate(lines):
+        x = 0.0
+        for word in line:
+            w = weight_of.get(word, 0.0)
+            colour = cmap(norm(w)) if w else (1, 1, 1, 0)
+            text.text(x, 1 - (n + 0.5) * step, word, family="monospace", fontsize=7.5,
+                      va="center", bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6})
+            x += (len(word) + 1) / per_line
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_token_search(found: dict, path: Path) -> None:
+    """For each token: the model's P(positive) of the training reviews that contain it."""
+    fig, axes = _figure((2.6 * len(found), 2.8), 1, len(found), sharey=False, squeeze=False)
+    for ax, (token, probs) in zip(axes[0], found.items(), strict=True):
+        ax.hist(probs, bins=np.linspace(0, 1, 21), color="tab:gray")
+        ax.set_title(f"{token!r}: {len(probs):,} reviews", fontsize=8)
+        ax.set_xlabel("P(positive)", fontsize=8)
+    axes[0][0].set_ylabel("training reviews", fontsize=8)
+    _save(fig, path)
+
+
+def plot_bigram_agreement(query_positive, neighbour_probability, share, control,
+                          path: Path, title: str) -> None:
+    """The mean P(positive) of each query's nearest bigrams' reviews, by the query's side."""
+    fig, ax = _figure((5.5, 3.4))
+    query_positive = np.asarray(query_positive, dtype=bool)
+    for side, colour, label in ((True, "tab:orange", "queries predicted positive"),
+                                (False, "tab:blue", "queries predicted negative")):
+        values = np.asarray(neighbour_probability)[query_positive == side].ravel()
+        ax.hist(values, bins=np.linspace(0, 1, 21), alpha=0.6, color=colour, label=label)
+    ax.axvline(0.5, color="black", lw=0.6)
+    ax.set_xlabel("mean P(positive) of the reviews holding a nearest bigram")
+    ax.set_ylabel("bigrams")
+    ax.set_title(f"{title}\nmajority on the query's side: {share:.2f} (random bigrams "
+                 f"{control:.2f})", fontsize=8)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
 def _figure(size, *grid, **kwargs):
     # Figure objects, not pyplot: no global state, so a model and its control can draw at once.
     # ``grid`` and ``kwargs`` go to ``Figure.subplots`` (one axes by default).
@@ -218,6 +307,14 @@ FIGURE_CAPTIONS = (  # (file name ending, caption); {ds} is the dataset's name
     ("sst_random100.png", "SST: accuracies of the random-subset classifiers"),
     ("ner_baseline_dev_f1.png", "NCRF++ baselines: dev F1 after each epoch (solid: word "
      "LSTMs, dashed: word CNNs)"),
+    ("word_lstm_training.png", "word LSTM on IMDB: accuracy after each epoch"),
+    ("lime_review_1.png", "LIME on a correctly classified positive test review (bars: the "
+     "largest weights; text: each word coloured by its weight, red towards positive)"),
+    ("lime_review_2.png", "LIME on a correctly classified negative test review"),
+    ("dataset_examples.png", "dataset examples: the reviews of each query's nearest "
+     "training bigrams, by the query's predicted side"),
+    ("token_search.png", "token search: P(positive) of the training reviews containing "
+     "each token"),
 )
 
 
@@ -317,8 +414,9 @@ def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict)
     why = Counter(_reason_kind(r.reason) for r in results if r.verdict == NOT_RUN)
     bullets.append(f"Informative verdicts: {len(informative)} ({counts[PASS]} PASS, "
                    f"{counts[FAIL]} FAIL), each measured as its source measured it. "
-                   f"{counts[NOT_RUN]} NOT RUN: "
-                   + ", ".join(f"{n} {kind}" for kind, n in why.most_common()) + ".")
+                   f"{counts[NOT_RUN]} NOT RUN"
+                   + (": " + ", ".join(f"{n} {kind}" for kind, n in why.most_common())
+                      if why else "") + ".")
     if provenance.get("fixtures"):
         bullets.append("This is the **fixtures** profile: the planted model on the tiny "
                        "bundled files. It checks that the harness finds a known answer and "
@@ -523,7 +621,9 @@ def _described(path: Path, payload: dict) -> str:
 
 def readme_claim_table(registry, paths: list[Path], payloads: list[dict]) -> str:
     """Every registered claim; with reports, each claim's row from the first report that ran
-    it (not skipped), with its measurement, verdict and the number of its reason."""
+    it (not skipped, and its experiment built then), with its measurement, verdict and the
+    number of its reason."""
+    from harness.claims import NOT_IMPLEMENTED
     from harness.runner import SKIPPED
 
     if not payloads:
@@ -536,7 +636,8 @@ def readme_claim_table(registry, paths: list[Path], payloads: list[dict]) -> str
     reasons, rows = _Reasons(), []
     for c in registry:
         found = [(i, table[c.id]) for i, table in enumerate(by_id) if c.id in table]
-        ran = [(i, row) for i, row in found if not row.get("reason", "").startswith(SKIPPED)]
+        ran = [(i, row) for i, row in found
+               if not row.get("reason", "").startswith((SKIPPED, NOT_IMPLEMENTED))]
         source, row = (ran or found or [(None, {})])[0]
         cells = [f"`{c.id}`", c.kind, published_text(c), _measured_cell(row) if row else "-",
                  _control_cell(row) if row else "-", rule_text(c),

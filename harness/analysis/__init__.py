@@ -1,6 +1,6 @@
 """Experiments: functions ``(ctx, claim) -> Measurement`` that claims name by key."""
 
-from harness.analysis import donnelly, ner
+from harness.analysis import donnelly, lopes, ner
 from harness.analysis.sentiment_unit import (
     dominant_unit_experiment,
     probe_experiment,
@@ -13,6 +13,7 @@ EXPERIMENTS = {
     "zero_shot": zero_shot_experiment,
     **donnelly.EXPERIMENTS,
     **ner.EXPERIMENTS,
+    **lopes.EXPERIMENTS,
 }
 
 # Functions ``(ctx, claims)`` run once before a context measures ``claims``: work that is

@@ -6,9 +6,14 @@ import re
 import tarfile
 from pathlib import Path
 
+import numpy as np
+
 from harness.data.base import Dataset, DatasetError, Split, decode, require_files, sha256_of
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+# lopes2019's split of the 25,000 training reviews: 17,500 train, 7,500 validation
+LOPES_SPLIT_SEED = 1234
+LOPES_TRAIN = 17_500
 _MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 
 
@@ -50,3 +55,23 @@ def load_imdb(root: Path) -> Dataset:
         items.sort(key=lambda r: (r[0], r[1]))  # tar order is not guaranteed
         splits[split] = Split([t for _, _, t in items], [int(p == "pos") for p, _, _ in items])
     return Dataset(name="imdb", splits=splits, files={str(path): sha256_of(path)})
+
+
+def lopes_splits(dataset: Dataset, seed: int = LOPES_SPLIT_SEED,
+                 n_train: int = LOPES_TRAIN) -> dict[str, Split]:
+    """IMDB as lopes2019 split it: the training reviews (in :func:`load_imdb`'s order)
+    permuted by ``numpy.random.default_rng(seed)``, the first ``n_train`` for training and
+    the rest for validation (17,500 / 7,500 of the full set), and the test reviews for test.
+    With fewer training reviews than ``n_train`` (the fixtures) the same 70 / 30 share is
+    kept."""
+    train = dataset.splits["train"]
+    n = len(train.texts)
+    if n_train >= n:
+        n_train = round(n * LOPES_TRAIN / 25_000)
+    order = np.random.default_rng(seed).permutation(n)
+
+    def take(rows) -> Split:
+        return Split([train.texts[i] for i in rows], [train.labels[i] for i in rows])
+
+    return {"train": take(order[:n_train]), "val": take(order[n_train:]),
+            "test": dataset.splits["test"]}

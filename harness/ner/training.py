@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -28,14 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from harness.data.conll import Sentence
 from harness.io import (
     CorruptFileError,
     atomic_folder,
-    atomic_write,
     read_json_object,
     read_safetensors,
     warn_stale,
@@ -53,9 +50,14 @@ from harness.ner.tagger import (
     fit,
     tag_set,
 )
-from harness.train import TrainingDiverged
+from harness.train import (
+    CHECKPOINT,
+    TrainingDiverged,
+    remove_checkpoints,
+    save_tensors,
+    write_finished,
+)
 
-CHECKPOINT = re.compile(r"epoch-\d{3,}")
 # The code that decides a tagger's numbers, read once, as this process imported it: a file
 # edited while a run goes on does not change the keys that run writes under.
 _CODE = b"".join(Path(m).read_bytes() for m in
@@ -104,12 +106,12 @@ def train_tagger(config: TaggerConfig, splits: dict[str, list[Sentence]], vector
                           progress, desc, device, start, after_epoch, deadline)
     except TrainingDiverged as exc:
         if entry is not None:  # the last good epoch's checkpoint stays, to study the failure
-            _write_finished(entry, {"diverged": str(exc)}, None, keep_checkpoint=True)
+            write_finished(entry, {"diverged": str(exc)}, None, keep_checkpoint=True)
         raise
     if entry is not None and trained.complete:
         record = {k: v for k, v in trained.summary().items()
                   if k not in ("config", "from_cache")}
-        _write_finished(entry, {**record, "words": vocab.words, "tags": vocab.tags},
+        write_finished(entry, {**record, "words": vocab.words, "tags": vocab.tags},
                         trained.model.state_dict())
     return trained
 
@@ -211,50 +213,21 @@ def _read_checkpoint(entry: Path, config, vocab, dim, epochs, keep) -> FitState 
                     state["seconds"], state["seen"])
 
 
-def _save_tensors(path: Path, state: dict) -> None:
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)
-
-
 def _write_checkpoint(entry: Path, state: FitState, vocab: Vocab) -> None:
     name = f"epoch-{state.epoch:03d}"
     target = entry / name
     if target.exists():  # a checkpoint of this epoch left by a run killed before its pointer
         shutil.rmtree(target)
     with atomic_folder(target) as tmp:
-        _save_tensors(tmp / "model.safetensors", state.model)
+        save_tensors(tmp / "model.safetensors", state.model)
         if state.best_model is not None:
-            _save_tensors(tmp / "best.safetensors", state.best_model)
+            save_tensors(tmp / "best.safetensors", state.best_model)
         write_json(tmp / "state.json", {
             "key": entry.name, "epoch": state.epoch, "best_epoch": state.best_epoch,
             "dev_f1_per_epoch": state.dev_f1, "seconds": state.seconds, "seen": state.seen,
             "words": vocab.words, "tags": vocab.tags})
     write_json(entry / "checkpoint.json", {"key": entry.name, "folder": name})
-    _remove_checkpoints(entry, keep=name)
-
-
-def _remove_checkpoints(entry: Path, keep: str | None = None) -> None:
-    """Older checkpoints, and what a process killed mid-write left under a temporary name."""
-    for old in entry.glob("epoch-*"):
-        if old.name != keep and CHECKPOINT.fullmatch(old.name):
-            shutil.rmtree(old, ignore_errors=True)
-    for left in entry.glob(".*.tmp"):
-        if left.is_dir():
-            shutil.rmtree(left, ignore_errors=True)
-        else:
-            left.unlink(missing_ok=True)
-
-
-def _write_finished(entry: Path, record: dict, state: dict | None,
-                    keep_checkpoint: bool = False) -> None:
-    """The weights first, then ``trained.json``, each whole or not at all (an entry is read
-    only once its record is there); then the checkpoints are removed (unless kept)."""
-    if state is not None:
-        with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
-            _save_tensors(tmp, state)
-    write_json(entry / "trained.json", {"key": entry.name, **record})
-    if not keep_checkpoint:
-        (entry / "checkpoint.json").unlink(missing_ok=True)
-        _remove_checkpoints(entry)
+    remove_checkpoints(entry, keep=name)
 
 
 # ----------------------------------------------------------------------------- in parallel
