@@ -142,7 +142,6 @@ class Optimum:
     x: np.ndarray  # (embed,) the optimised input embedding
     probability: float  # P(positive) of the one-step review with that embedding
     steps: int
-    seconds: float
 
 
 def maximise_activation(model, steps: int = 500, lr: float = 0.05,
@@ -151,9 +150,6 @@ def maximise_activation(model, steps: int = 500, lr: float = 0.05,
     LSTM step from the zero state; after each step x is projected onto the ball of
     ``radius`` (default: the largest norm of a vocabulary embedding), so the optimum stays
     where the embeddings are."""
-    import time
-
-    began = time.perf_counter()
     emb = model.embedding.weight.detach()
     if radius is None:
         radius = float(emb[1:].norm(dim=1).max())
@@ -171,8 +167,7 @@ def maximise_activation(model, steps: int = 500, lr: float = 0.05,
                     x.mul_(radius / norm)
     with torch.no_grad():
         p = float(torch.sigmoid(model.readout(model.step(x)[0]))[0])
-    return Optimum(x.detach().cpu().double().numpy()[0], p, steps,
-                   time.perf_counter() - began)
+    return Optimum(x.detach().cpu().double().numpy()[0], p, steps)
 
 
 def nearest_by_cosine(x: np.ndarray, embeddings: np.ndarray, k: int = 10,

@@ -136,8 +136,7 @@ def _explanations(ctx) -> dict:
     seconds = time.perf_counter() - began
     ctx.memo["lopes_lime"] = {"positive": [int(r) for r in positive],
                               "negative": [int(r) for r in negative], "explained": out,
-                              "samples_per_second": round(samples / seconds, 1),
-                              "seconds": round(seconds, 1)}
+                              "samples_per_second": round(samples / seconds, 1)}
     return ctx.memo["lopes_lime"]
 
 
