@@ -54,6 +54,16 @@ CLAIMS = [
         "(11, 32, 100, 232, 1000, 6920; 10 draws each)",
         kind="value+shape", metric="test accuracy (%) at 11 examples", published=88.1,
         tolerance=ACCURACY, requires_model="openai-release", requires_data=("sst",),
+        experiment="label_efficiency",
+        params={"sizes": (11, 32, 100, 232, 1000, 6920), "draws": 10, "seed": 0,
+                "shape_size": 232},
+        # v2, measured. The value half (the mean at 11) is judged on OpenAI's release only.
+        # The shape half is this project's reading of "with 232 it matches [models] trained on
+        # all": the mean at 232 is within 2 points of the curve's own full-data accuracy
+        # (proposed). A probe at chance is flat and would meet it on any model, so the half
+        # presupposes a sentiment unit on SST, as the claims about that unit do.
+        shape_threshold=Threshold("gap_at_232", "<=", 2.0, proposed=True),
+        preconditions=(Precondition("sst"),), protocol={"draws": 10}, version=2,
     ),
     *[
         Claim(

@@ -177,6 +177,110 @@ def plot_bigram_agreement(query_positive, neighbour_probability, share, control,
     _save(fig, path)
 
 
+def plot_byte_heatmap(chars, values, row_of, path: Path, title: str, limit: float,
+                      per_row: int = 64) -> None:
+    """A text as the blog draws it: rows of ``per_row`` bytes, each character's background
+    coloured by one unit's value after its last byte (diverging colormap, limits
+    ``±limit``, colour bar). ``row_of[i]`` is the row of character ``i`` (its first byte's
+    offset // per_row), so a multi-byte character is one coloured cell."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    cmap, norm = colormaps["RdBu_r"], Normalize(-limit, limit)
+    n_rows = int(row_of[-1]) + 1 if len(row_of) else 1
+    fig = Figure(figsize=(8.4, 1.1 + 0.2 * n_rows))
+    grid = fig.add_gridspec(1, 2, width_ratios=[50, 1])
+    ax, bar = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(n_rows, 0)
+    ax.set_axis_off()
+    column, last_row = 0, -1
+    for char, value, row in zip(chars, values, row_of, strict=True):
+        if row != last_row:
+            column, last_row = 0, row
+        ax.add_patch(_rectangle(column, row, cmap(norm(value))))
+        shown = "↵" if char == "\n" else char
+        ax.text(column + 0.5, row + 0.55, shown, family="monospace", fontsize=8,
+                ha="center", va="center")
+        column += 1
+    from matplotlib.cm import ScalarMappable
+
+    fig.colorbar(ScalarMappable(norm, cmap), cax=bar).ax.tick_params(labelsize=7)
+    ax.set_title("\n".join(textwrap.wrap(title, 110)), fontsize=7.5, loc="left")
+    _save(fig, path)
+
+
+def _rectangle(x, y, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), 1, 1, facecolor=colour, edgecolor="none")
+
+
+def plot_two_distributions(first, second, labels, path: Path, title: str, xlabel: str,
+                           log: bool = True) -> None:
+    """Density histograms of two samples on shared (log-spaced) bins."""
+    first, second = np.asarray(first, float), np.asarray(second, float)
+    both = np.concatenate([first, second])
+    fig, ax = _figure((6, 3.2))
+    if log:
+        positive = both[both > 0]
+        low = positive.min() if positive.size else 1e-6
+        bins = np.geomspace(low, max(both.max(), low * 10), 50)
+        ax.set_xscale("log")
+    else:
+        bins = np.histogram_bin_edges(both, bins=40)
+    for values, label, colour in ((first, labels[0], "tab:red"),
+                                  (second, labels[1], "tab:gray")):
+        ax.hist(np.clip(values, bins[0], None), bins=bins, density=True, alpha=0.55,
+                color=colour, label=f"{label} (n = {len(values):,}, mean {values.mean():.3g})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_length_distributions(lengths, correct, path: Path, title: str) -> None:
+    """Byte lengths of all texts, of those classified correctly and of the wrong ones."""
+    lengths, correct = np.asarray(lengths, float), np.asarray(correct, bool)
+    fig, ax = _figure((6, 3.2))
+    bins = np.geomspace(max(lengths.min(), 1), lengths.max() + 1, 40)
+    ax.hist(lengths, bins=bins, histtype="step", color="black", lw=1.2,
+            label=f"all (n = {len(lengths):,})")
+    ax.hist(lengths[correct], bins=bins, alpha=0.55, color="tab:green",
+            label=f"correct (n = {int(correct.sum()):,})")
+    ax.hist(lengths[~correct], bins=bins, alpha=0.7, color="tab:red",
+            label=f"wrong (n = {int((~correct).sum()):,})")
+    ax.set_xscale("log")
+    ax.set_xlabel("review length (bytes)")
+    ax.set_ylabel("reviews")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_label_efficiency(sizes, accuracies, path: Path, title: str, marks=()) -> None:
+    """Test accuracy against labelled training examples: every draw, and the mean with the
+    draws' standard deviation; ``marks`` are ``(n, accuracy, label)`` points to show."""
+    fig, ax = _figure((6, 3.6))
+    sizes = np.asarray(sizes)
+    for n, acc in zip(sizes, accuracies, strict=True):
+        ax.plot(np.full(len(acc), n), acc, ".", color="tab:gray", ms=3, alpha=0.7)
+    mean = np.array([np.mean(a) for a in accuracies])
+    sd = np.array([np.std(a, ddof=1) if len(a) > 1 else 0.0 for a in accuracies])
+    ax.errorbar(sizes, mean, yerr=sd, color="tab:blue", marker="o", ms=4, capsize=3,
+                label="mean ± sd over draws")
+    for n, acc, label in marks:
+        ax.plot([n], [acc], "*", ms=11, color="tab:red", label=label)
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes], fontsize=7)
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
 def _figure(size, *grid, **kwargs):
     # Figure objects, not pyplot: no global state, so a model and its control can draw at once.
     # ``grid`` and ``kwargs`` go to ``Figure.subplots`` (one axes by default).
@@ -315,6 +419,20 @@ FIGURE_CAPTIONS = (  # (file name ending, caption); {ds} is the dataset's name
      "training bigrams, by the query's predicted side"),
     ("token_search.png", "token search: P(positive) of the training reviews containing "
      "each token"),
+    ("yelp_heatmap_correct_positive.png", "Yelp: a positive review classified correctly "
+     "zero-shot, each character coloured by the SST unit after it (rows of 64 bytes)"),
+    ("yelp_heatmap_correct_negative.png", "Yelp: a negative review classified correctly "
+     "zero-shot, coloured by the SST unit"),
+    ("yelp_heatmap_wrong_positive.png", "Yelp: a positive review the SST unit calls "
+     "negative, coloured by the unit"),
+    ("yelp_heatmap_wrong_negative.png", "Yelp: a negative review the SST unit calls "
+     "positive, coloured by the unit"),
+    ("yelp_sentence_end_changes.png", "Yelp: the SST unit's absolute change at the byte after "
+     "'.', '!' or '?' and at every other byte"),
+    ("yelp_lengths.png", "Yelp: byte lengths of all reviews and of those the SST unit "
+     "classifies correctly and wrongly"),
+    ("sst_label_efficiency.png", "SST: test accuracy of the L1 probe against labelled "
+     "training examples (10 draws a size)"),
 )
 
 

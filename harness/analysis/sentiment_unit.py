@@ -106,6 +106,9 @@ def run_dataset_probe(ctx, name: str) -> dict:
         out = result.to_dict()
         out["protocol"] = protocol
         coef = probe.coef_
+        # the units of the largest weights, for the viewer and the heatmaps (non-zero only)
+        order = np.argsort(-np.abs(coef), kind="stable")
+        out["top_units"] = [int(u) for u in order[:10] if coef[u] != 0]
     scored = probe_labels(ctx, name)
     out["majority_class"] = 100.0 * float(max(np.mean(scored), 1 - np.mean(scored)))
     small = _small_split_notes(name, len(y_train) if ds.pool is None else len(y), len(y_test))

@@ -14,9 +14,9 @@ from harness.data.base import (
 )
 from harness.data.csv_splits import load_folder, load_sst
 from harness.data.imdb import load_imdb
-from harness.data.sentences import LINE_DATASETS, load_line_dataset, load_yelp
+from harness.data.sentences import LINE_DATASETS, load_line_dataset, load_yelp, load_yelp_full
 
-DATASETS = ("sst", "mr", "cr", "subj", "mpqa", "imdb", "yelp")
+DATASETS = ("sst", "mr", "cr", "subj", "mpqa", "imdb", "yelp", "yelp-full")
 
 __all__ = ["DATASETS", "Dataset", "DatasetError", "Split", "default_data_root", "load_dataset",
            "load_folder", "resolve_data_root"]
@@ -33,6 +33,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         return load_imdb(root)
     if name == "yelp":
         return load_yelp(root)
+    if name == "yelp-full":
+        return load_yelp_full(root)
     if Path(name).is_dir():
         return load_folder(name)
     raise DatasetError(f"unknown dataset {name!r}; registered: {', '.join(DATASETS)}, "

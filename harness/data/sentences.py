@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-from harness.data.base import Dataset, Split, read_lines, require_files, sha256_of
+from harness.data.base import (
+    Dataset,
+    DatasetError,
+    Split,
+    decode,
+    read_bytes,
+    read_lines,
+    require_files,
+    sha256_of,
+)
 
 # name: (positive file, negative file, encoding, where to get it)
 LINE_DATASETS = {
@@ -64,3 +74,46 @@ def load_yelp(root: Path) -> Dataset:
         labels.append(int(label))
     return Dataset(name="yelp", splits={"test": Split(texts, labels)},
                    files={str(path): sha256_of(path)})
+
+
+YELP_FULL = "yelp_review_polarity_csv"  # the folder of Zhang et al.'s release
+
+
+def load_yelp_full(root: Path) -> Dataset:
+    """Yelp review polarity as released by Zhang et al. (2015): ``train.csv`` (560,000 rows)
+    and ``test.csv`` (38,000), each row ``"label","text"`` with label 1 (negative) or 2
+    (positive), quotes doubled and newlines written as the two characters ``\\n``.
+
+    Labels become 0 / 1 and the escapes become newlines (which the preprocessing turns to spaces),
+    as :func:`load_yelp` does for the sample.
+    """
+    paths = require_files(
+        "yelp-full", root, [f"{YELP_FULL}/train.csv", f"{YELP_FULL}/test.csv"],
+        "Yelp review polarity (Zhang et al. 2015): unpack yelp_review_polarity_csv.tgz "
+        f"into <root>/ so that <root>/{YELP_FULL}/train.csv and test.csv exist.",
+    )
+    splits = {}
+    for name, path in zip(("train", "test"), paths, strict=True):
+        texts, labels = _zhang_rows(path)
+        splits[name] = Split(texts, labels)
+    return Dataset(name="yelp-full", splits=splits, files={str(p): sha256_of(p) for p in paths})
+
+
+def _zhang_rows(path: Path) -> tuple[list[str], list[int]]:
+    content = decode(read_bytes(path), path)
+    reader = csv.reader(line + "\n" for line in content.split("\n"))
+    texts, labels = [], []
+    try:
+        for row in reader:
+            if row == []:  # a blank line, or the end of the file
+                continue
+            if len(row) != 2 or row[0] not in ("1", "2"):
+                raise DatasetError(f"{path}:{reader.line_num}: expected a row \"1|2\",\"text\", "
+                                   f"got {len(row)} fields starting {str(row)[:60]}")
+            labels.append(int(row[0]) - 1)
+            texts.append(row[1].replace("\\n", "\n"))
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from exc
+    if not texts:
+        raise DatasetError(f"{path}: no rows")
+    return texts, labels
