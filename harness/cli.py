@@ -252,6 +252,46 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from harness.repro import load_model, resolve_device
+    from harness.viewer import VIEWER_UNITS, build_viewer, write_page
+
+    out = check_output_file(args.out, "--out")
+    device = resolve_device(args.device)
+    texts = read_texts(args.input)
+    notes, sign = {}, None
+    if args.units is not None:
+        try:
+            units = [int(u) for u in args.units.split(",")]
+        except ValueError:
+            raise ValueError(f"--units {args.units!r}: expected unit numbers such as "
+                             "12,40") from None
+    else:
+        probe = read_json_object(args.probe_json, {"sentiment_unit": (int, type(None)),
+                                                   "sentiment_unit_sign": int})
+        if probe["sentiment_unit"] is None:
+            raise ValueError(f"{args.probe_json}: the probe kept no unit; pass --units")
+        top = probe.get("top_units", [])
+        if not isinstance(top, list) or not all(isinstance(u, int) for u in top):
+            raise ValueError(f"{args.probe_json}: 'top_units' is not a list of units")
+        units = [probe["sentiment_unit"], *[u for u in top
+                                             if u != probe["sentiment_unit"]]][:VIEWER_UNITS]
+        sign = probe["sentiment_unit_sign"]
+        notes = {units[0]: f"sentiment unit, sign {sign:+d}"}
+    model = load_model(args.model)
+    predictions = None
+    if sign is not None:
+        from harness.features import extract_states
+
+        final = extract_states(model, texts, "final_c", device=device)[:, units[0]]
+        predictions = [int(sign * v > 0) for v in final]
+    page = build_viewer(model, texts, units, title=f"{Path(args.input).name}: {args.model}",
+                        predictions=predictions, unit_notes=notes, device=device)
+    write_page(out, page)
+    print(f"wrote {args.out}: {len(texts)} texts, units {','.join(map(str, units))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuron-repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -395,6 +435,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", help="write the table into this file between its claim-table "
                    "markers instead of printing it")
     p.set_defaults(func=cmd_claims)
+    p = sub.add_parser("view", help="write one self-contained HTML page of texts coloured "
+                       "byte by byte by chosen units")
+    p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")
+    p.add_argument("--input", required=True, help=".jsonl (text), .csv (sentence|text) or .txt")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--units", help="comma-separated units, in the order offered")
+    group.add_argument("--probe-json", help="a `probe --json` file: its sentiment unit, then "
+                       "the next largest L1 units; the prediction is the unit's zero-shot sign")
+    p.add_argument("--out", required=True, help="the .html file to write")
+    common(p)
+    p.set_defaults(func=cmd_view)
+
     return parser
 
 

@@ -31,13 +31,13 @@ from harness.data import DatasetError
 from harness.probes import SEED, cross_validation_folds, map_with_cache
 from harness.report import plot_byte_heatmap, plot_length_distributions, plot_two_distributions
 from harness.traces import character_values, characters, text_traces
+from harness.viewer import VIEWER_UNITS, write_viewer
 
 SENTENCE_ENDS = b".!?"
 BOOTSTRAP = 1000  # resamples of reviews for the ratio's interval
 BOOTSTRAP_SEED = 0
 HEATMAP_SEED = 0
 HEATMAP_MAX_BYTES = 1024  # the heatmaps show reviews of at most 16 rows of 64 bytes
-VIEWER_UNITS = 5  # the sentiment unit and the next largest L1 units of SST
 
 
 def _sst_unit(ctx) -> tuple[int | None, int]:
@@ -240,7 +240,20 @@ def sentence_end_experiment(ctx, claim: Claim) -> Measurement:
                                path, f"Yelp: |change| of unit {traces['units'][0]} per byte "
                                f"(ratio of means {value:.2f})", "|c_t - c_{t-1}|")
         figures = [path.name, *_heatmaps(ctx, traces, details)]
+        details["viewer"] = _viewer(ctx, traces).name
     return Measurement(value, details, figures)
+
+
+def _viewer(ctx, traces):
+    """The Yelp sample in the unit viewer, beside the report: the SST unit first."""
+    unit, sign = traces["units"][0], traces["sign"]
+    predictions = [int(sign * t[-1, 0] > 0) for t in traces["traces"]]
+    return write_viewer(
+        ctx.out_dir / "yelp_viewer.html", traces["texts"], traces["traces"], traces["units"],
+        labels=traces["labels"], predictions=predictions, unit_notes={
+            unit: f"SST's sentiment unit, sign {sign:+d}"},
+        title=f"Yelp sample: {ctx.model_spec} ({ctx.profile}); prediction = the SST unit's "
+        "zero-shot sign")
 
 
 def _changes(traces) -> tuple[np.ndarray, np.ndarray]:
