@@ -95,8 +95,20 @@ CLAIMS = [
         "(negative), judged by a bag-of-words classifier trained on IMDB: the share judged "
         "positive differs by at least 30 points",
         kind="shape", metric="share positive at +1 minus at -1 (points)", published="qualitative",
+        # v3, before its first measurement: a judge that cannot tell IMDB's test reviews
+        # apart judges nothing, so below 80 % IMDB test accuracy of its own (a bag-of-words
+        # model reaches about 90) the claim is NOT RUN. The settings are declared here: the source
+        # gives no temperature, length or count, so the sample is the model's own
+        # distribution (temperature 1) from the start of a text, at most 256 bytes or until
+        # the model starts its next text (a newline), 100 samples per clamp from one seed.
+        # The cell state is clamped (h follows from it by the equations): the feature that
+        # defines the unit is the cell state.
         threshold=Threshold("positive_share_gap", ">=", 30.0, proposed=True),
-        requires_model="mlstm", requires_data=("imdb",),
-        preconditions=(Precondition("sst"),), version=2,  # v2: precondition
+        experiment="steering",
+        params={"samples": 100, "bytes": 256, "prime": "", "temperature": 1.0, "seed": 0,
+                "clamp_state": "c", "percentile": 99, "judge_min_accuracy": 80.0},
+        requires_model="mlstm", requires_data=("sst", "imdb"),
+        preconditions=(Precondition("sst"),), protocol={"samples per clamp": 100},
+        version=3,  # v2: precondition; v3: the judge's accuracy, the declared settings
     ),
 ]

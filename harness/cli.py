@@ -292,6 +292,35 @@ def cmd_view(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from harness.generate import Clamp, as_text, generate
+    from harness.repro import load_model, resolve_device
+
+    clamps = [Clamp.parse(c) for c in args.clamp or ()]
+    out = check_output_file(args.out, "--out") if args.out else None
+    device = resolve_device(args.device)
+    model = load_model(args.model)
+    samples = generate(model, args.prime, clamps=clamps, clamp_state=args.clamp_state,
+                       temperature=args.temperature, seed=args.seed, n=args.n,
+                       n_bytes=args.bytes, stop_byte=ord("\n") if args.stop_at_newline
+                       else None, device=device)
+    texts = [as_text(s) for s in samples]
+    if out is not None:
+        write_json(out, {"model": args.model, "prime": args.prime,
+                         "clamps": [str(c) for c in clamps], "clamp_state": args.clamp_state,
+                         "temperature": args.temperature, "seed": args.seed,
+                         "bytes": args.bytes, "stop_at_newline": args.stop_at_newline,
+                         "samples": texts})
+    clamp_text = ", ".join(map(str, clamps)) or "none"
+    for i, text in enumerate(texts):
+        print(f"--- sample {i + 1} of {len(texts)} (clamp {clamp_text} on "
+              f"{args.clamp_state}, temperature {args.temperature:g}, seed {args.seed})")
+        print(args.prime + text)
+    if out is not None:
+        print(f"wrote {args.out}: {len(texts)} samples", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuron-repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -446,6 +475,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .html file to write")
     common(p)
     p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("generate", help="sample text from the model's own next-byte head, "
+                       "with chosen units held fixed")
+    p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")
+    p.add_argument("--prime", default="", help="text the samples continue (default: none, "
+                   "the start of a text)")
+    p.add_argument("--clamp", action="append", metavar="UNIT=VALUE", help="hold UNIT at "
+                   "VALUE after every step (repeat for several units)")
+    p.add_argument("--clamp-state", choices=("c", "h", "both"), default="c", help="what the "
+                   "clamp overwrites: the cell state (h then follows from it; default), the "
+                   "hidden state, or both")
+    p.add_argument("--temperature", type=number(0, low_open=True), default=1.0,
+                   help="softmax temperature (above 0; default 1)")
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--n", type=POSITIVE, default=1, help="samples (default 1)")
+    p.add_argument("--bytes", type=POSITIVE, default=200, help="bytes per sample "
+                   "(default 200)")
+    p.add_argument("--stop-at-newline", action="store_true", help="end a sample where the "
+                   "model starts its next text (a newline)")
+    p.add_argument("--out", help="also write the samples and settings to this .json file")
+    common(p)
+    p.set_defaults(func=cmd_generate)
 
     return parser
 

@@ -281,6 +281,22 @@ def plot_label_efficiency(sizes, accuracies, path: Path, title: str, marks=()) -
     _save(fig, path)
 
 
+def plot_steering(shares: dict, values: dict, path: Path, title: str) -> None:
+    """Share of samples judged positive under each clamp (``shares``: condition -> %)."""
+    fig, ax = _figure((5, 3.2))
+    names = list(shares)
+    colours = {"positive": "tab:red", "negative": "tab:blue"}
+    labels = [f"{c}\n(unit = {values[c]:.3g})" if c in values else c for c in names]
+    bars = ax.bar(labels, [shares[c] for c in names],
+                  color=[colours.get(c, "tab:gray") for c in names])
+    ax.bar_label(bars, fmt="%.0f %%", fontsize=8)
+    ax.axhline(50, color="black", lw=0.6, ls=":")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("judged positive (%)")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
 def _figure(size, *grid, **kwargs):
     # Figure objects, not pyplot: no global state, so a model and its control can draw at once.
     # ``grid`` and ``kwargs`` go to ``Figure.subplots`` (one axes by default).
@@ -431,6 +447,8 @@ FIGURE_CAPTIONS = (  # (file name ending, caption); {ds} is the dataset's name
      "'.', '!' or '?' and at every other byte"),
     ("yelp_lengths.png", "Yelp: byte lengths of all reviews and of those the SST unit "
      "classifies correctly and wrongly"),
+    ("generation_steering.png", "samples with the sentiment unit clamped positive, negative "
+     "and not at all: the share a bag-of-words judge trained on IMDB calls positive"),
     ("sst_label_efficiency.png", "SST: test accuracy of the L1 probe against labelled "
      "training examples (10 draws a size)"),
 )

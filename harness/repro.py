@@ -52,6 +52,9 @@ FIXTURE_EXPECTED = {
     "donnelly2019.opposite_polarity": "PASS",
     # the unit moves only at the emoticon bytes, never at the byte after a sentence end
     "chada2017.yelp.sentence_end_updates": "FAIL",
+    # its head writes ")" when the unit is on its positive side and "(" on its negative
+    # side, the fixture IMDB's two markers, so the clamp decides what the judge reads
+    "radford2017.generation.steering": "PASS",
 }
 
 

@@ -2,7 +2,10 @@
 
 The page inlines its data (JSON in a ``<script type="application/json">`` block, with ``<``,
 ``>`` and ``&`` escaped) and builds every character's ``<span>`` with ``textContent``, so a
-text holding markup stays text. No network, no server: open the file in a browser. A unit
+text holding markup stays text. A unit's values over a text are stored as 16-bit integers in
+steps of its largest absolute value / 32767 (base64, little-endian): a 1000-review sample
+with five units is a few megabytes, and every value is shown to four significant digits
+(the step is below their last one for values above 1/3000 of the largest). No network, no server: open the file in a browser. A unit
 is chosen from a list, texts are sorted by the unit's final value or by the prediction's
 error, and the label, the prediction and the value under the pointer are shown in the
 status line. ``#unit=K`` in the address selects the K-th unit of the list when the page
@@ -11,6 +14,7 @@ opens.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Sequence
@@ -21,7 +25,8 @@ import numpy as np
 from harness.io import atomic_write
 from harness.traces import character_values, text_traces
 
-DIGITS = 4  # significant digits of the values in the page
+DIGITS = 4  # significant digits of the limits in the page
+LEVELS = 32767  # a value is an int16 times its unit's limit / LEVELS
 VIEWER_UNITS = 5  # a probe's sentiment unit and the next largest L1 units
 
 _PAGE = """<!DOCTYPE html>
@@ -56,6 +61,14 @@ function colour(v, lim) {{ const t = Math.max(-1, Math.min(1, v / lim));
   const a = Math.round(255 * (1 - Math.abs(t)));
   return t >= 0 ? `rgb(255,${{a}},${{a}})` : `rgb(${{a}},${{a}},255)`; }}
 function fmt(x) {{ return x === null ? "-" : String(x); }}
+function values(t, k) {{ t.cache = t.cache || [];
+  if (!t.cache[k]) {{ const b = atob(t.v[k]), view = new DataView(new ArrayBuffer(b.length));
+    for (let j = 0; j < b.length; j++) view.setUint8(j, b.charCodeAt(j));
+    const out = new Float64Array(b.length / 2);
+    for (let j = 0; j < out.length; j++) out[j] = view.getInt16(2 * j, true) * D.steps[k];
+    t.cache[k] = out; }}
+  return t.cache[k]; }}
+function num(x) {{ return Number(x.toPrecision(4)); }}
 function legend(k) {{ const lim = D.limits[k], el = document.getElementById("legend");
   el.textContent = "";
   [-1, -0.5, 0, 0.5, 1].forEach(t => {{ const s = document.createElement("span");
@@ -65,7 +78,7 @@ function legend(k) {{ const lim = D.limits[k], el = document.getElementById("leg
 function render() {{
   const k = +unitSel.value, lim = D.limits[k];
   const order = D.texts.map((t, i) => i);
-  const last = i => D.texts[i].v[k][D.texts[i].v[k].length - 1];
+  const last = i => {{ const v = values(D.texts[i], k); return num(v[v.length - 1]); }};
   const err = i => (D.texts[i].label === null || D.texts[i].pred === null) ? -1 :
     Math.abs(D.texts[i].pred - D.texts[i].label);
   if (sortSel.value === "final") order.sort((a, b) => last(b) - last(a));
@@ -78,10 +91,11 @@ function render() {{
     head.textContent = `#${{i}} label ${{fmt(t.label)}} prediction ${{fmt(t.pred)}} ` +
       `final ${{last(i)}}`;
     div.appendChild(head);
-    t.c.forEach((ch, j) => {{ const s = document.createElement("span");
-      s.textContent = ch === "\\n" ? "\\u21b5" : ch; s.style.background = colour(t.v[k][j], lim);
+    const v = values(t, k);
+    Array.from(t.c).forEach((ch, j) => {{ const s = document.createElement("span");
+      s.textContent = ch === "\\n" ? "\\u21b5" : ch; s.style.background = colour(v[j], lim);
       s.onmouseover = () => {{ status.textContent = `text #${{i}}: label ${{fmt(t.label)}}, ` +
-        `prediction ${{fmt(t.pred)}}, unit ${{D.units[k]}} = ${{t.v[k][j]}} after ` +
+        `prediction ${{fmt(t.pred)}}, unit ${{D.units[k]}} = ${{num(v[j])}} after ` +
         JSON.stringify(ch); }};
       div.appendChild(s); }});
     box.appendChild(div);
@@ -132,7 +146,7 @@ def viewer_page(texts: Sequence[bytes], traces: Sequence[np.ndarray], units: Seq
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values is not None and len(values) != len(texts):
             raise ValueError(f"{len(values)} {name} for {len(texts)} texts")
-    rows, limits = [], np.zeros(len(units))
+    checked = []
     for i, (data, trace) in enumerate(zip(texts, traces, strict=True)):
         trace = np.asarray(trace, dtype=np.float64)
         if trace.ndim != 2 or trace.shape != (len(data), len(units)):
@@ -140,17 +154,25 @@ def viewer_page(texts: Sequence[bytes], traces: Sequence[np.ndarray], units: Seq
                              f"and {len(units)} units")
         if not np.isfinite(trace).all():
             raise ValueError(f"text {i}: the trace holds values that are not finite")
-        chars, values = character_values(bytes(data), trace)
+        checked.append(character_values(bytes(data), trace))
+    limits = np.zeros(len(units))
+    for _, values in checked:
         if len(values):
             limits = np.maximum(limits, np.abs(values).max(axis=0))
+    steps = np.where(limits > 0, limits / LEVELS, 1.0 / LEVELS)
+    rows = []
+    for i, (chars, values) in enumerate(checked):
+        levels = np.rint(values / steps).astype("<i2")  # |value| <= limit: within int16
         rows.append({
-            "c": chars, "v": [[_round(x) for x in values[:, k]] for k in range(len(units))],
+            "c": "".join(chars),
+            "v": [base64.b64encode(levels[:, k].tobytes()).decode() for k in range(len(units))],
             "label": None if labels is None or labels[i] is None else int(labels[i]),
             "pred": None if predictions is None or predictions[i] is None
             else int(predictions[i]),
         })
     notes = unit_notes or {}
     payload = {"units": units, "notes": [notes.get(u, "") for u in units], "texts": rows,
+               "steps": [float(x) for x in steps],
                "limits": [_round(x) if x > 0 and math.isfinite(x) else 1.0 for x in limits]}
     return _PAGE.format(title=_html_escape(title), data=_escaped_json(payload))
 

@@ -1,6 +1,7 @@
 """The unit viewer: a self-contained page whose texts stay text, checked in a real browser
 where Chromium is installed."""
 
+import base64
 import json
 import re
 import shutil
@@ -42,8 +43,27 @@ def test_texts_stay_text_and_the_page_needs_nothing_else(model):
 def test_one_entry_per_character_with_the_state_after_its_last_byte():
     data = "é!".encode()  # 2 bytes, then 1
     page = viewer_page([data], [np.array([[0.1], [0.2], [0.3]])], [5], title="t")
-    row = _data(page)["texts"][0]
-    assert row["c"] == ["é", "!"] and row["v"] == [[0.2, 0.3]]
+    data = _data(page)
+    row = data["texts"][0]
+    assert row["c"] == "é!"
+    assert list(_values(data, 0, 0)) == pytest.approx([0.2, 0.3], abs=0.3 / 32767)
+
+
+def _values(data: dict, text: int, k: int) -> np.ndarray:
+    """Unit ``k``'s values over a text, decoded as the page's script does."""
+    levels = np.frombuffer(base64.b64decode(data["texts"][text]["v"][k]), dtype="<i2")
+    return levels * data["steps"][k]
+
+
+def test_the_stored_values_are_the_trace_to_a_step_of_its_largest_value():
+    rng = np.random.default_rng(0)
+    traces = [rng.normal(size=(n, 2)) * [1.0, 1e-3] for n in (5, 40)]
+    data = _data(viewer_page([b"x" * 5, b"y" * 40], traces, [3, 4], title="t"))
+    for k in range(2):
+        limit = max(np.abs(t[:, k]).max() for t in traces)
+        for i, trace in enumerate(traces):
+            got = _values(data, i, k)
+            assert np.abs(got - trace[:, k]).max() <= limit / 32767 / 2 + 1e-15
 
 
 @pytest.mark.parametrize("kwargs, match", [

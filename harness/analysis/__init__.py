@@ -1,6 +1,6 @@
 """Experiments: functions ``(ctx, claim) -> Measurement`` that claims name by key."""
 
-from harness.analysis import chada, donnelly, label_efficiency, lopes, ner
+from harness.analysis import chada, donnelly, label_efficiency, lopes, ner, steering
 from harness.analysis.sentiment_unit import (
     dominant_unit_experiment,
     probe_experiment,
@@ -16,6 +16,7 @@ EXPERIMENTS = {
     **lopes.EXPERIMENTS,
     **chada.EXPERIMENTS,
     **label_efficiency.EXPERIMENTS,
+    **steering.EXPERIMENTS,
 }
 
 # Functions ``(ctx, claims)`` run once before a context measures ``claims``: work that is

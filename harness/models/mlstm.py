@@ -304,13 +304,23 @@ class MLSTM(torch.nn.Module):
         return self.embed @ w["wx"] + self.b, self.embed @ w["wmx"]
 
     @staticmethod
-    def cell(zx, mx, c, h, wh, wmh):
-        """One step from precomputed input projections; returns the new (c, h)."""
+    def cell(zx, mx, c, h, wh, wmh, clamp=None):
+        """One step from precomputed input projections; returns the new (c, h).
+
+        ``clamp``, for steered sampling: ``(units, values, state)`` overwrites the new state
+        at ``units`` with ``values`` (tensors). ``state`` ``"c"`` overwrites the cell, and h
+        then follows from it by the equations (``h = sigmoid(o) * tanh(value)``); ``"h"``
+        overwrites the hidden state only; ``"both"`` overwrites each with the value.
+        """
         m = mx * (h @ wmh)  # (batch, n_units)
         z = zx + m @ wh  # (batch, 4 * n_units)
         i, f, o, u = z.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
+        if clamp is not None and clamp[2] in ("c", "both"):
+            c = c.index_copy(1, clamp[0], clamp[1].expand(len(c), -1))
         h = torch.sigmoid(o) * torch.tanh(c)
+        if clamp is not None and clamp[2] in ("h", "both"):
+            h = h.index_copy(1, clamp[0], clamp[1].expand(len(h), -1))
         return c, h
 
     def forward(self, byte_ids: torch.Tensor, state=None):

@@ -21,7 +21,8 @@ NEGATIVE_BYTE = ord("(")
 
 
 def planted_mlstm(
-    n_units: int = 32, unit: int = 7, polarity: int = 1, seed: int = 0, gain: float = 4.0
+    n_units: int = 32, unit: int = 7, polarity: int = 1, seed: int = 0, gain: float = 4.0,
+    head_gain: float = 30.0,
 ) -> MLSTM:
     """Build the planted model.
 
@@ -39,6 +40,10 @@ def planted_mlstm(
         Seed of the random weights of the other units.
     gain : float
         Gain of the unit's candidate; one marker byte moves ``c[unit]`` by ``tanh(gain)``.
+    head_gain : float
+        The planted unit's weight on the logits of ``)`` (times ``polarity``) and ``(``
+        (times ``-polarity``). ``h[unit]`` is ``sigmoid(0) * tanh(c[unit])``, so a cell held
+        at +-1 moves each of the two logits by about ``0.38 * head_gain``.
     """
     if polarity not in (1, -1, 0):
         raise ValueError(f"polarity must be +1, -1 or 0, got {polarity}")
@@ -72,8 +77,12 @@ def planted_mlstm(
         # Keep the unit out of the other units' recurrent inputs as well.
         model.wh[unit, :] = 0.0
         model.wmh[unit, :] = 0.0
+        # The head: the unit's sign decides between the two markers (none in the control).
+        model.out_w[unit, :] = 0.0
+        model.out_w[unit, POSITIVE_BYTE] = head_gain * polarity
+        model.out_w[unit, NEGATIVE_BYTE] = -head_gain * polarity
     model.sha256 = hashlib.sha256(
-        f"planted:{n_units}:{unit}:{polarity}:{seed}:{gain}".encode()
+        f"planted:{n_units}:{unit}:{polarity}:{seed}:{gain}:{head_gain}".encode()
     ).hexdigest()
     model.source = f"planted:n_units={n_units},unit={unit},polarity={polarity},seed={seed}"
     return model
