@@ -5,11 +5,11 @@ The page inlines its data (JSON in a ``<script type="application/json">`` block,
 text holding markup stays text. A unit's values over a text are stored as 16-bit integers in
 steps of its largest absolute value / 32767 (base64, little-endian): a 1000-review sample
 with five units is a few megabytes, and every value is shown to four significant digits
-(the step is below their last one for values above 1/3000 of the largest). No network, no server: open the file in a browser. A unit
-is chosen from a list, texts are sorted by the unit's final value or by the prediction's
-error, and the label, the prediction and the value under the pointer are shown in the
-status line. ``#unit=K`` in the address selects the K-th unit of the list when the page
-opens.
+(the step is below their last one for values above 1/3000 of the largest). No network, no
+server: open the file in a browser. A unit is chosen from a list, texts are sorted by the
+unit's final value or by the prediction's error, and the label, the prediction and the value
+under the pointer are shown in the status line. ``#unit=K`` in the address selects the K-th
+unit of the list when the page opens.
 """
 
 from __future__ import annotations
