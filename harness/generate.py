@@ -120,11 +120,17 @@ def _sample_batch(model, zx_table, mx_table, w, start, uniforms, clamp, temperat
     for b in start:
         c, h = step(b.expand(batch), c, h)
     drawn = torch.empty(batch, n_bytes, dtype=torch.long, device=zx_table.device)
+    stopped = torch.zeros(batch, dtype=torch.bool, device=zx_table.device)
     for t in range(n_bytes):
         logits = (h @ model.out_w + model.out_b).double() / temperature
         cdf = torch.cumsum(torch.softmax(logits, dim=1), dim=1)
         target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(1)
         drawn[:, t] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_max(255)
+        if stop_byte is not None:
+            stopped |= drawn[:, t] == stop_byte
+            if bool(stopped.all()):  # every sample has ended: the rest would be cut
+                drawn = drawn[:, :t + 1]
+                break
         if t + 1 < n_bytes:
             c, h = step(drawn[:, t], c, h)
     samples = []

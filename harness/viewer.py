@@ -3,9 +3,9 @@
 The page inlines its data (JSON in a ``<script type="application/json">`` block, with ``<``,
 ``>`` and ``&`` escaped) and builds every character's ``<span>`` with ``textContent``, so a
 text holding markup stays text. A unit's values over a text are stored as 16-bit integers in
-steps of its largest absolute value / 32767 (base64, little-endian): a 1000-review sample
-with five units is a few megabytes, and every value is shown to four significant digits
-(the step is below their last one for values above 1/3000 of the largest). No network, no
+steps of its largest absolute value (its limit) / 32767 (base64, little-endian), so each
+is within half a step of the trace and a 1000-review sample with five units is a few
+megabytes; the status line shows four significant digits of it. No network, no
 server: open the file in a browser. A unit is chosen from a list, texts are sorted by the
 unit's final value or by the prediction's error, and the label, the prediction and the value
 under the pointer are shown in the status line. ``#unit=K`` in the address selects the K-th
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import numpy as np
 from harness.io import atomic_write
 from harness.traces import character_values, text_traces
 
-DIGITS = 4  # significant digits of the limits in the page
 LEVELS = 32767  # a value is an int16 times its unit's limit / LEVELS
 VIEWER_UNITS = 5  # a probe's sentiment unit and the next largest L1 units
 
@@ -50,7 +48,7 @@ sort <select id="sort"><option value="order">as given</option>
 <div id="texts"></div>
 <script type="application/json" id="data">{data}</script>
 <script>
-const D = JSON.parse(document.getElementById("data").textContent);
+const D = JSON.parse(document.getElementById("data").textContent), LEVELS = {levels};
 const unitSel = document.getElementById("unit"), sortSel = document.getElementById("sort");
 const status = document.getElementById("status"), box = document.getElementById("texts");
 D.units.forEach((u, k) => {{ const o = document.createElement("option"); o.value = k;
@@ -65,7 +63,7 @@ function values(t, k) {{ t.cache = t.cache || [];
   if (!t.cache[k]) {{ const b = atob(t.v[k]), view = new DataView(new ArrayBuffer(b.length));
     for (let j = 0; j < b.length; j++) view.setUint8(j, b.charCodeAt(j));
     const out = new Float64Array(b.length / 2);
-    for (let j = 0; j < out.length; j++) out[j] = view.getInt16(2 * j, true) * D.steps[k];
+    for (let j = 0; j < out.length; j++) out[j] = view.getInt16(2 * j, true) * D.limits[k] / LEVELS;
     t.cache[k] = out; }}
   return t.cache[k]; }}
 function num(x) {{ return Number(x.toPrecision(4)); }}
@@ -105,10 +103,6 @@ function render() {{
 unitSel.onchange = render; sortSel.onchange = render; render();
 </script></body></html>
 """
-
-
-def _round(x: float) -> float:
-    return float(f"{x:.{DIGITS}g}")
 
 
 def _escaped_json(payload: dict) -> str:
@@ -159,10 +153,10 @@ def viewer_page(texts: Sequence[bytes], traces: Sequence[np.ndarray], units: Seq
     for _, values in checked:
         if len(values):
             limits = np.maximum(limits, np.abs(values).max(axis=0))
-    steps = np.where(limits > 0, limits / LEVELS, 1.0 / LEVELS)
+    limits = np.where(limits > 0, limits, 1.0)
     rows = []
     for i, (chars, values) in enumerate(checked):
-        levels = np.rint(values / steps).astype("<i2")  # |value| <= limit: within int16
+        levels = np.rint(values / limits * LEVELS).astype("<i2")  # |value| <= limit: within int16
         rows.append({
             "c": "".join(chars),
             "v": [base64.b64encode(levels[:, k].tobytes()).decode() for k in range(len(units))],
@@ -172,9 +166,8 @@ def viewer_page(texts: Sequence[bytes], traces: Sequence[np.ndarray], units: Seq
         })
     notes = unit_notes or {}
     payload = {"units": units, "notes": [notes.get(u, "") for u in units], "texts": rows,
-               "steps": [float(x) for x in steps],
-               "limits": [_round(x) if x > 0 and math.isfinite(x) else 1.0 for x in limits]}
-    return _PAGE.format(title=_html_escape(title), data=_escaped_json(payload))
+               "limits": [float(x) for x in limits]}
+    return _PAGE.format(title=_html_escape(title), data=_escaped_json(payload), levels=LEVELS)
 
 
 def write_page(path: str | Path, page: str) -> Path:

@@ -105,13 +105,16 @@ def test_a_sample_stops_before_the_stop_byte(model):
         assert short == (whole if stop < 0 else whole[:stop])
 
 
+def share(samples, byte) -> float:
+    return float(np.mean([s.count(byte) / len(s) for s in samples]))
+
+
 @pytest.mark.parametrize("state", ["c", "h", "both"])
 def test_on_a_planted_head_the_clamp_decides_the_bytes(state):
     planted = planted_mlstm(n_units=32, unit=7, polarity=1)
     high = generate(planted, clamps=[Clamp(7, 1.0)], clamp_state=state, n=10, n_bytes=50)
     low = generate(planted, clamps=[Clamp(7, -1.0)], clamp_state=state, n=10, n_bytes=50)
     free = generate(planted, n=10, n_bytes=50)
-    share = lambda samples, byte: np.mean([s.count(byte) / len(s) for s in samples])  # noqa: E731
     assert share(high, POSITIVE_BYTE) > 0.95 and share(high, NEGATIVE_BYTE) == 0
     assert share(low, NEGATIVE_BYTE) > 0.95 and share(low, POSITIVE_BYTE) == 0
     # unclamped, the unit starts at zero and the head writes almost any byte at first

@@ -52,7 +52,7 @@ def test_one_entry_per_character_with_the_state_after_its_last_byte():
 def _values(data: dict, text: int, k: int) -> np.ndarray:
     """Unit ``k``'s values over a text, decoded as the page's script does."""
     levels = np.frombuffer(base64.b64decode(data["texts"][text]["v"][k]), dtype="<i2")
-    return levels * data["steps"][k]
+    return levels * data["limits"][k] / 32767
 
 
 def test_the_stored_values_are_the_trace_to_a_step_of_its_largest_value():
