@@ -25,6 +25,7 @@ from harness.ner.crf import CRF
 from harness.ner.embeddings import find_glove, read_glove_text
 from harness.ner.tagger import (
     ANALYSIS_CONFIG,
+    Batch,
     Tagger,
     TaggerConfig,
     TrainingDiverged,
@@ -391,6 +392,35 @@ def test_word_cnn_taggers_take_ncrf_plus_plus_settings_for_cnns():
         assert float(norm.weight.std()) > 0.1  # drawn, not all ones
     chars = cnn.chars.embedding.weight
     assert float(chars.abs().max()) <= (3 / 30) ** 0.5 and float(chars[0].abs().max()) == 0.0
+
+
+def _one_sentence(length: int) -> Batch:
+    words = torch.arange(2, 2 + length).unsqueeze(0)
+    return Batch(words, torch.ones(1, length, 3, dtype=torch.long),
+                 torch.zeros(1, length, dtype=torch.long), torch.ones(1, length, dtype=torch.bool),
+                 torch.tensor([length]))
+
+
+def test_a_training_batch_of_one_sentence_is_batch_normalised():
+    """What made the word CNNs collapse: every epoch here ends with a batch of one sentence
+    (14,041 = 1,404 x 10 + 1), and NCRF++'s rule skipped batch normalisation for it, so that
+    one SGD step went through the un-normalised stack. Normalised over the sentence's
+    positions, each channel of the last layer averages to its shift beta, whatever dropout
+    kept; a lone token, which has no batch statistics, is normalised by the running ones and
+    leaves them as they are."""
+    torch.manual_seed(0)
+    model = Tagger(TaggerConfig(word="wordcnn"), 50, 20, 9, 8)
+    last = model.norms[-1]
+    with torch.no_grad():
+        last.bias.copy_(torch.randn(last.bias.shape))
+    model.train()
+    out = model.encode(_one_sentence(7))  # (1, 7, hidden)
+    np.testing.assert_allclose(out.mean(dim=(0, 1)).detach().numpy(), last.bias.detach().numpy(),
+                               atol=1e-5)
+    before = [n.running_mean.clone() for n in model.norms]
+    lone = model.encode(_one_sentence(1))
+    assert torch.isfinite(lone).all()
+    assert all(torch.equal(b, n.running_mean) for b, n in zip(before, model.norms, strict=True))
 
 
 def test_a_word_cnn_sentence_is_tagged_the_same_in_any_batch(fixture_data):
