@@ -25,10 +25,14 @@ from harness.io import CorruptFileError, read_npz, save_npz, warn_stale
 C_GRID = tuple(2.0**k for k in range(-8, 1))
 SEED = 42
 SOLVERS = ("liblinear", "engine")
-# The engine stops when no problem's objective moved by more than this (relative) over its
-# patience; liblinear stops at a gradient-norm tolerance of 1e-4 or 100 iterations.
-ENGINE_TOL = 1e-9
-ENGINE_MAX_ITER = 20000
+# The engine stops when every fit meets the optimality condition to within
+# harness.probe_engine.KKT_TOL; liblinear stops at a gradient-norm tolerance of 1e-4 or 100
+# iterations. A fit that reaches ENGINE_MAX_ITER Newton steps first is an error.
+ENGINE_MAX_ITER = 100
+
+
+class EngineNotConverged(RuntimeError):
+    """An engine fit stopped short of the optimum: never returned as if it were one."""
 
 
 class EngineFit:
@@ -47,30 +51,37 @@ class EngineFit:
         return (self.decision_function(X) > 0).astype(int)
 
 
-ENGINE_VERSION = "engine-grid-v1"  # change it whenever engine_grid's settings change
+ENGINE_VERSION = "engine-grid-v2"  # change it whenever engine_grid's settings change
 
 
 def engine_grid(c_grid, X, y, device: str = "cpu",
                 cache: FitCache | None = None) -> list[EngineFit]:
     """liblinear's objective at every C of ``c_grid`` on the same data, solved together by
-    the batched engine (float64 on CPU, float32 on CUDA); kept in ``cache`` when given."""
+    the engine's proximal Newton (float64 on CPU, float32 on CUDA); kept in ``cache`` when
+    given. Raises :class:`EngineNotConverged` when a fit misses the optimality tolerance."""
     import torch
 
-    from harness.probe_engine import BatchedL1LogReg
+    from harness.probe_engine import KKT_TOL, BatchedL1LogReg
 
     grid = np.asarray(c_grid, dtype=np.float64)
     k, d = len(grid), X.shape[1]
     key = None
     if cache is not None:
-        key = cache.key(X, y, f"{ENGINE_VERSION}|{ENGINE_TOL}|{ENGINE_MAX_ITER}|"
+        key = cache.key(X, y, f"{ENGINE_VERSION}|{KKT_TOL}|{ENGINE_MAX_ITER}|"
                         f"{torch.device(device).type}|{grid.tolist()}", 0)
         entry = cache.read(key, {"coef": (k, d), "intercept": (k,), "objective": (k,),
                                  "n_iter": ()})
         if entry is not None:
             return [EngineFit(entry["coef"][i], entry["intercept"][i], entry["objective"][i],
                               int(entry["n_iter"])) for i in range(k)]
-    engine = BatchedL1LogReg(max_iter=ENGINE_MAX_ITER, tol=ENGINE_TOL, device=device)
-    engine.fit(X, y, C=grid)
+    engine = BatchedL1LogReg(device=device).fit_newton(X, y, grid, max_iter=ENGINE_MAX_ITER)
+    if not engine.converged_.all():
+        bad = ", ".join(f"C={c:g} (largest pseudo-gradient {v:.2g})"
+                        for c, v, ok in zip(grid, engine.kkt_, engine.converged_, strict=True)
+                        if not ok)
+        raise EngineNotConverged(
+            f"the probe engine stopped short of the optimum after {engine.n_iter_} Newton "
+            f"steps at {bad}; the tolerance is {KKT_TOL:g} (use --solver liblinear)")
     objective = np.asarray(engine.objective_, dtype=np.float64)
     if cache is not None:
         cache.write(key, {"coef": engine.coef_, "intercept": engine.intercept_,

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -175,3 +177,65 @@ def test_the_engine_runs_the_papers_protocol_as_liblinear_does(seed):
         theirs = liblinear_objective(model.coef_.ravel(), model.intercept_[0], *parts[:2], c)
         assert ours <= theirs * (1 + 1e-4), c
     assert isinstance(engine_probe, L1Probe) and engine_probe.model_.objective_ > 0
+
+
+def test_the_newton_engine_reaches_the_optimum_on_offset_features():
+    """Proximal Newton with exact steps: every C of the grid meets the optimality condition
+    (largest pseudo-gradient entry <= KKT_TOL), and its objective is no worse than liblinear's
+    nor than FISTA's, on features shaped like this model's cell states."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from harness.probe_engine import KKT_TOL
+    from harness.probes import C_GRID
+
+    X, y = cell_states(2, 1800)
+    engine = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
+    assert engine.converged_.all() and engine.kkt_.max() <= KKT_TOL
+    fista = BatchedL1LogReg(max_iter=20000, tol=1e-9).fit(X, y, np.asarray(C_GRID))
+    for i, c in enumerate(C_GRID):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ref = liblinear(X, y, c)
+        theirs = liblinear_objective(ref.coef_.ravel(), ref.intercept_[0], X, y, c)
+        ours = liblinear_objective(engine.coef_[i], engine.intercept_[i], X, y, c)
+        assert ours == pytest.approx(engine.objective_[i], rel=1e-9)
+        assert ours <= theirs * (1 + 1e-9) and ours <= fista.objective_[i] * (1 + 1e-9), c
+
+
+def test_lasso_qp_matches_brute_force_on_every_sign_pattern():
+    """The exact minimiser of x'Hx/2 + q'x + |x|_1 is the best of the stationary points of
+    the 3^p sign patterns (each a linear system), found here by enumeration."""
+    from harness.probe_engine import lasso_qp
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        A = rng.normal(0, 1, (6, 4)) + 3 * rng.normal(0, 1, 4)  # correlated columns
+        H, q = A.T @ A, rng.normal(0, 3, 4)
+
+        def value(v, H=H, q=q):
+            return 0.5 * v @ H @ v + q @ v + np.abs(v).sum()
+
+        best = np.inf
+        for signs in itertools.product((-1, 0, 1), repeat=4):
+            s = np.array(signs, dtype=float)
+            on = s != 0
+            x = np.zeros(4)
+            if on.any():
+                x[on] = np.linalg.solve(H[np.ix_(on, on)], -(q[on] + s[on]))
+                if np.any(np.sign(x[on]) != s[on]):
+                    continue
+            best = min(best, value(x))
+        assert value(lasso_qp(H, q, np.zeros(4))) == pytest.approx(best, rel=1e-9, abs=1e-12)
+
+
+def test_an_engine_fit_short_of_the_optimum_is_an_error(monkeypatch):
+    import harness.probes as probes
+
+    X, y = cell_states(0, 600)
+    monkeypatch.setattr(probes, "ENGINE_MAX_ITER", 1)
+    with pytest.raises(probes.EngineNotConverged, match="stopped short of the optimum"):
+        probes.engine_grid(probes.C_GRID, X, y)
+    short = BatchedL1LogReg().fit_newton(X, y, 1.0, max_iter=1)
+    assert not short.converged_[0] and short.n_iter_ == 1
