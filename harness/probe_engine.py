@@ -200,19 +200,16 @@ class BatchedL1LogReg:
         def objective(V, z):
             return V.abs().sum(1) + Ct[:, 0] * (F.softplus(z) - t * z).sum(1)
 
-        def pseudo_gradient(V, z):
-            return _pseudo_gradient(V, Ct * (torch.sigmoid(z) - t) @ Xb)
-
         z = W @ Xb.T
         value = objective(W, z)
         self.n_iter_ = 0
         while True:
-            kkt = pseudo_gradient(W, z).abs().amax(1)
+            prob = torch.sigmoid(z)
+            g = Ct * (prob - t) @ Xb  # (k, p)
+            kkt = _pseudo_gradient(W, g).abs().amax(1)
             if bool((kkt <= KKT_TOL).all()) or self.n_iter_ == max_iter:
                 break
             self.n_iter_ += 1
-            prob = torch.sigmoid(z)
-            g = Ct * (prob - t) @ Xb
             scaled = Xb.T[None] * torch.sqrt(Ct * prob * (1 - prob))[:, None, :]  # (k, p, n)
             H = (scaled @ scaled.transpose(1, 2)).double().cpu().numpy()
             Wn, gn = W.double().cpu().numpy(), g.double().cpu().numpy()
@@ -237,7 +234,8 @@ class BatchedL1LogReg:
                 step = torch.where(done[:, None], step, step / 2)
             if not bool(done.all()):
                 break  # a problem no step improves: it is reported by its KKT value
-        self.kkt_ = pseudo_gradient(W, z).abs().amax(1).cpu().numpy()
+        g = Ct * (torch.sigmoid(z) - t) @ Xb
+        self.kkt_ = _pseudo_gradient(W, g).abs().amax(1).cpu().numpy()
         self.converged_ = self.kkt_ <= KKT_TOL
         self.objective_ = value.cpu().numpy()
         W = W.cpu().numpy()
