@@ -13,7 +13,6 @@ import numpy as np
 from harness.data.base import DatasetError, resolve_data_root
 from harness.data.texts import read_texts
 from harness.io import (
-    CorruptFileError,
     atomic_write,
     check_output_dir,
     check_output_file,
@@ -196,18 +195,23 @@ def claim_table(reports: Sequence[str] | None) -> str:
 
 def read_report(path: Path) -> dict:
     """A report's ``results.json``, checked to be one."""
+    from harness.merge import read_report as read
+
     try:
-        payload = read_json_object(path, {"provenance": dict, "claims": list},
-                                   what="report's results.json")
-        for i, row in enumerate(payload["claims"]):
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise CorruptFileError(f"{path}: claims[{i}] is not a claim row with an id")
-        if "git_commit" not in payload["provenance"]:
-            raise CorruptFileError(f"{path}: its provenance lacks git_commit")
-    except CorruptFileError as exc:
-        raise DatasetError(f"--report: {exc}. Give the results.json that `neuron-repro "
-                           "reproduce` wrote") from exc
-    return payload
+        return read(path)
+    except DatasetError as exc:
+        raise DatasetError(f"--report: {exc}") from exc
+
+
+def cmd_merge(args) -> int:
+    from claims import REGISTRY, SOURCES
+    from harness.merge import merge_reports
+
+    report, ids = merge_reports(Path(args.into), Path(args.source), args.only, REGISTRY,
+                                SOURCES)
+    print(f"merged {len(ids)} claims from {args.source}: {', '.join(ids)}")
+    print(f"report: {report}")
+    return 0
 
 
 def cmd_fetch(args) -> int:
@@ -464,6 +468,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", help="write the table into this file between its claim-table "
                    "markers instead of printing it")
     p.set_defaults(func=cmd_claims)
+
+    p = sub.add_parser("merge", help="bring the rows of claims rerun on their own into a full "
+                       "report (the same model, control and data), with their figures; the "
+                       "report's provenance records the run that made them")
+    p.add_argument("source", help="the report folder (or its results.json) the rows come from")
+    p.add_argument("--into", required=True, help="the report folder whose rows they replace")
+    p.add_argument("--only", nargs="+", required=True, help="claims whose id contains one of "
+                   "these")
+    p.set_defaults(func=cmd_merge)
+
     p = sub.add_parser("view", help="write one self-contained HTML page of texts coloured "
                        "byte by byte by chosen units")
     p.add_argument("--model", required=True, help="openai:FOLDER or a checkpoint folder")

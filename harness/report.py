@@ -672,12 +672,26 @@ def provenance_rows(p: dict) -> list[list[str]]:
         rows.insert(-1, ["fetched", "unreadable record" if isinstance(fetched, str) else
                          f"{', '.join(fetched)} by `neuron-repro fetch` (each file's sha256, "
                          "source and check in results.json)"])
+    for merge in p.get("merged") or []:
+        rows.append(["merged in", f"{len(merge.get('claims') or [])} claims "
+                     f"({_claims_text(merge.get('claims') or [])}): commit "
+                     f"`{str(merge.get('git_commit'))[:12]}`, {merge.get('device')}, "
+                     f"{merge.get('wall_seconds')} s"])
     for who, stats in (p.get("cache") or {}).items():
         fits = (stats or {}).get("liblinear_fits")
         if fits:
             rows.append([f"liblinear fits ({who})", f"{fits['fitted']} fitted, "
                          f"{fits['read_from_cache']} read from the cache"])
     return rows
+
+
+def _claims_text(ids: list[str]) -> str:
+    """Claim ids said short: their common prefix once (``nerneurons2020.baseline_f1.*``)."""
+    import os
+
+    common = os.path.commonprefix(ids) if len(ids) > 1 else ""
+    common = common[:common.rfind(".") + 1] if "." in common else ""
+    return f"{common}*" if common else ", ".join(ids)
 
 
 def render_latex(results: list[ClaimResult], provenance: dict, sources: dict) -> str:
