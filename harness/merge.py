@@ -131,14 +131,16 @@ def _check_compatible(target: dict, source: dict, into: Path, src: Path) -> None
                            f"({len(changed)} files do); merge only runs on the same data")
 
 
+def _figure_names(result: ClaimResult) -> list[str]:
+    own = list(result.figures)
+    if result.control is not None:
+        own += [f"control/{f}" for f in result.control.figures]
+    return own
+
+
 def _copy_figures(rows: list[ClaimResult], kept: list[ClaimResult], src: Path,
                   into: Path) -> list[str]:
-    def names(result):
-        own = list(result.figures)
-        if result.control is not None:
-            own += [f"control/{f}" for f in result.control.figures]
-        return own
-
+    names = _figure_names
     used = {f: r.claim.id for r in kept for f in names(r)}
     wanted = sorted({f for r in rows for f in names(r)})
     for name in wanted:
@@ -173,6 +175,7 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
                            f"{', '.join(patterns)}")
     merged = [given[i] for i in chosen]
     figures = _copy_figures(merged, [r for i, r in kept.items() if i not in chosen], src, into)
+    replaced = {f for i in chosen if i in kept for f in _figure_names(kept[i])}
     kept.update((i, given[i]) for i in chosen)
     order = {c.id: n for n, c in enumerate(registry)}
     results = sorted(kept.values(), key=lambda r: order[r.claim.id])
@@ -180,9 +183,18 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     provenance = dict(target["provenance"])
     provenance["data_sha256"] = dict(sorted({**(provenance.get("data_sha256") or {}),
                                              **(b.get("data_sha256") or {})}.items()))
+    units = provenance.get("sentiment_unit") or {}
+    for who, checks in (b.get("sentiment_unit") or {}).items():
+        # each (dataset, probe) tested by the later run replaces the report's test of it
+        both = {(c.get("dataset"), c.get("probe")): c for c in [*units.get(who, []), *checks]}
+        units[who] = list(both.values())
+    provenance["sentiment_unit"] = units
     provenance["merged"] = [*provenance.get("merged", []), {
         "from": str(src), "claims": chosen, "figures": figures,
         **{k: b.get(k) for k in ("git_commit", "device", "platform", "versions",
                                  "probe_solver", "ner", "seeds", "wall_seconds")},
         "control": _sha(b, "control")}]
-    return write_report(results, provenance, into, sources), chosen
+    report = write_report(results, provenance, into, sources)
+    for name in replaced - {f for r in results for f in _figure_names(r)}:
+        (into / name).unlink(missing_ok=True)  # a figure of a replaced row that none shows now
+    return report, chosen

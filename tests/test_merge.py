@@ -63,7 +63,9 @@ def test_a_row_read_back_is_the_row_written_nulls_included(tmp_path):
 
 def test_a_merge_replaces_the_chosen_rows_with_their_figures_and_records_the_run(tmp_path):
     into = _report(tmp_path / "full", _results(52.5))
+    check = {"dataset": "imdb", "probe": "radford", "holds": False, "summary": "p = 0.3"}
     later = {**PROVENANCE, "git_commit": "b" * 40, "device": "cuda (H200)",
+             "sentiment_unit": {"model": [check], "control": [check]},
              "data_sha256": {"sst/train.csv": "s2"}, "wall_seconds": 7.0}
     src = _report(tmp_path / "rerun", _results(61.25), later)
     _, ids = merge_reports(into, src, ["label_efficiency"], REGISTRY, SOURCES)
@@ -77,10 +79,21 @@ def test_a_merge_replaces_the_chosen_rows_with_their_figures_and_records_the_run
     provenance = _rows(into)["provenance"]
     assert provenance["git_commit"] == "a" * 40
     assert provenance["data_sha256"] == {"sst/test.csv": "s1", "sst/train.csv": "s2"}
+    assert provenance["sentiment_unit"] == {"model": [check], "control": [check]}
     (merge,) = provenance["merged"]
     assert merge["claims"] == ids and merge["git_commit"] == "b" * 40
     assert merge["device"] == "cuda (H200)"
     assert "merged in" in (into / "REPORT.md").read_text()
+
+
+def test_a_figure_that_no_row_shows_after_a_merge_is_removed(tmp_path):
+    into = _report(tmp_path / "full", _results())
+    rerun = _results(61.0)
+    rerun[0].control = None  # the rerun had no control: its control figure goes
+    src = _report(tmp_path / "rerun", rerun)
+    merge_reports(into, src, ["label_efficiency"], REGISTRY, SOURCES)
+    assert (into / "sst_l1_weights.png").is_file()
+    assert not (into / "control/sst_l1_weights.png").exists()
 
 
 @pytest.mark.parametrize("change,message", [
