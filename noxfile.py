@@ -24,9 +24,11 @@ def install(session, extras="dev,ner"):
 
 @nox.session
 def tests(session):
-    """The CPU test suite: unit tests and the claim check on the bundled fixtures."""
+    """The CPU test suite: unit tests and the claim check on the bundled fixtures, one worker
+    process per core (each file's tests in one worker, one torch thread each)."""
     install(session)
-    session.run("pytest", "--durations=10", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", "--durations=10",
+                *session.posargs, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
 @nox.session

@@ -68,6 +68,27 @@ def test_table3_params_reach_the_experiment(ctx):
     assert measurement.value == 100.0 and measurement.details["repeats"] == 10
 
 
+def test_table2_stands_when_a_pool_shown_beside_it_did_not_converge(tmp_path, monkeypatch):
+    from harness.probes import EngineNotConverged
+
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    real = donnelly.table_probe
+
+    def probe(ctx, name, kind):
+        if kind == "max":
+            raise EngineNotConverged("stopped short after 100 Newton steps at C=0.125")
+        return real(ctx, name, kind)
+
+    monkeypatch.setattr(donnelly, "table_probe", probe)
+    claim = get_claim("donnelly2019.table2.final.imdb")
+    got = donnelly.table2_experiment(ctx, claim)
+    assert got.value == real(ctx, "imdb", "final")[0]["test_accuracy"]
+    assert got.details["extra_pools"]["max"] is None
+    assert got.details["extra_pools"]["min"] == real(ctx, "imdb", "min")[0]["test_accuracy"]
+    assert "100 Newton steps" in got.details["extra_pools_not_measured"]["max"]
+    assert "max pool" in got.note
+
+
 def test_table1_says_why_when_the_probe_kept_no_unit(tmp_path):
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
     # a probe whose chosen C zeroed every weight, as the protocol can choose
