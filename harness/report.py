@@ -675,7 +675,7 @@ def provenance_rows(p: dict) -> list[list[str]]:
     for merge in p.get("merged") or []:
         rows.append(["merged in", f"{len(merge.get('claims') or [])} claims "
                      f"({_claims_text(merge.get('claims') or [])}): commit "
-                     f"`{str(merge.get('git_commit'))[:12]}`, {merge.get('device')}, "
+                     f"`{_short_commit(merge.get('git_commit'))}`, {merge.get('device')}, "
                      f"{merge.get('wall_seconds')} s"])
     for who, stats in (p.get("cache") or {}).items():
         fits = (stats or {}).get("liblinear_fits")
@@ -686,12 +686,25 @@ def provenance_rows(p: dict) -> list[list[str]]:
 
 
 def _claims_text(ids: list[str]) -> str:
-    """Claim ids said short: their common prefix once (``nerneurons2020.baseline_f1.*``)."""
+    """Claim ids said short: their common prefix once (``nerneurons2020.baseline_f1.*``), else
+    a few ids, else how many of each source (results.json lists them all)."""
     import os
+    from collections import Counter
 
     common = os.path.commonprefix(ids) if len(ids) > 1 else ""
     common = common[:common.rfind(".") + 1] if "." in common else ""
-    return f"{common}*" if common else ", ".join(ids)
+    if common:
+        return f"{common}*"
+    if len(ids) <= 3:
+        return ", ".join(ids)
+    return ", ".join(f"{n} of {source}" for source, n in
+                     Counter(i.split(".", 1)[0] for i in ids).items())
+
+
+def _short_commit(commit) -> str:
+    """A commit id shortened to 12 digits, its ``+dirty`` kept."""
+    commit = str(commit)
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 def render_latex(results: list[ClaimResult], provenance: dict, sources: dict) -> str:

@@ -140,3 +140,13 @@ def test_the_merge_command_says_what_is_wrong_with_exit_code_2(tmp_path, capsys)
     (src / "results.json").write_text('{"provenance": {}, "claims": [')
     assert main(["merge", str(src), "--into", str(into), "--only", "weight"]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_the_provenance_says_each_merge_short_and_keeps_a_dirty_checkout_said():
+    from harness.report import _claims_text, _short_commit
+
+    assert _claims_text(["nerneurons2020.baseline_f1.a", "nerneurons2020.baseline_f1.b"]) == \
+        "nerneurons2020.baseline_f1.*"
+    assert _claims_text(["radford2017.imdb.x", *[f"donnelly2019.t{i}" for i in range(4)]]) == \
+        "1 of radford2017, 4 of donnelly2019"
+    assert _short_commit("a" * 40 + "+dirty") == "a" * 12 + "+dirty"
