@@ -140,9 +140,8 @@ def _figure_names(result: ClaimResult) -> list[str]:
 
 def _copy_figures(rows: list[ClaimResult], kept: list[ClaimResult], src: Path,
                   into: Path) -> list[str]:
-    names = _figure_names
-    used = {f: r.claim.id for r in kept for f in names(r)}
-    wanted = sorted({f for r in rows for f in names(r)})
+    used = {f: r.claim.id for r in kept for f in _figure_names(r)}
+    wanted = sorted({f for r in rows for f in _figure_names(r)})
     for name in wanted:
         if name in used:
             raise DatasetError(f"the figure {name} of the merged rows is also the figure of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -688,9 +689,6 @@ def provenance_rows(p: dict) -> list[list[str]]:
 def _claims_text(ids: list[str]) -> str:
     """Claim ids said short: their common prefix once (``nerneurons2020.baseline_f1.*``), else
     a few ids, else how many of each source (results.json lists them all)."""
-    import os
-    from collections import Counter
-
     common = os.path.commonprefix(ids) if len(ids) > 1 else ""
     common = common[:common.rfind(".") + 1] if "." in common else ""
     if common:
