@@ -135,9 +135,10 @@ def test_bench_random100(benchmark, features, random_loop, device):
 
 
 # ----------------------------------------------------------------------------- the protocol
-def _protocol(X, y, solver, device="cpu", folds=None):
+def _protocol(X, y, solver, device="cpu", folds=None, probes=None):
     """The 10-fold protocol of radford2017 (all units, unit alone, unit deleted; 9 C each),
-    on ``folds`` of the 10 (default all); its results and wall time."""
+    on ``folds`` of the 10 (default all); its results and wall time. ``probes``, a list, gets
+    each fold's all-units probe and its training rows."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -148,8 +149,13 @@ def _protocol(X, y, solver, device="cpu", folds=None):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        results = [run_probe(X[tr], y[tr], X[dv], y[dv], X[te], y[te], solver=solver,
-                             device=device)[0] for tr, dv, te in splits]
+        results = []
+        for tr, dv, te in splits:
+            result, probe = run_probe(X[tr], y[tr], X[dv], y[dv], X[te], y[te], solver=solver,
+                                      device=device)
+            results.append(result)
+            if probes is not None:
+                probes.append((probe, tr))
     return results, time.perf_counter() - start
 
 
@@ -211,6 +217,10 @@ def _real(name):
                         for s in ds.splits}
 
 
+def _objective(probe, X, y) -> float:
+    return liblinear_objective(probe.coef_, probe.model_.intercept_[0], X, y, probe.C_)
+
+
 @pytest.mark.parametrize("name", ["sst", "mr", "cr", "subj", "mpqa"])
 def test_bench_protocol_real_features(name):
     """Both solvers on a model's real features: chosen C, unit, accuracies, the largest
@@ -218,18 +228,29 @@ def test_bench_protocol_real_features(name):
     from harness.probes import run_probe
 
     X, y, splits = _real(name)
+    loop_probes, engine_probes = [], []
     if splits is None:
-        loop, loop_seconds = _protocol(X, y, "liblinear")
-        engine, engine_seconds = _protocol(X, y, "engine")
+        loop, loop_seconds = _protocol(X, y, "liblinear", probes=loop_probes)
+        engine, engine_seconds = _protocol(X, y, "engine", probes=engine_probes)
     else:
         parts = [a for s in ("train", "dev", "test") for a in splits[s]]
+        X, y = parts[0], parts[1]
+        everything = slice(None)
         start = time.perf_counter()
-        loop = [run_probe(*parts)[0]]
+        result, probe = run_probe(*parts)
+        loop, loop_probes = [result], [(probe, everything)]
         loop_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        engine = [run_probe(*parts, solver="engine")[0]]
+        result, probe = run_probe(*parts, solver="engine")
+        engine, engine_probes = [result], [(probe, everything)]
         engine_seconds = time.perf_counter() - start
     agree = _agreement(loop, engine)
+    # where both chose the same C: whose all-units fit is the lower minimum of liblinear's
+    # objective (relative gap; negative: the engine's is lower)
+    gaps = [_objective(e, X[tr], y[tr]) / _objective(a, X[tr], y[tr]) - 1.0
+            for (a, tr), (e, _) in zip(loop_probes, engine_probes, strict=True) if a.C_ == e.C_]
+    print(f"\n{name}: all-units objective, engine against liblinear at the same C, "
+          f"{len(gaps)} of {len(loop)}: {', '.join(f'{g:+.1e}' for g in gaps)}")
     for label, runs, seconds in (("liblinear", loop, loop_seconds),
                                  ("engine", engine, engine_seconds)):
         print(f"\n{name} {label}: C {[r.C for r in runs]}, unit "
@@ -239,3 +260,4 @@ def test_bench_protocol_real_features(name):
     print(f"{name}: same C, unit and sign: {agree['same_C_unit_sign']}; largest gap "
           f"{agree['largest_accuracy_gap']:.2f} points; speedup {ratio:.1f}x")
     assert agree["largest_accuracy_gap"] <= 0.1
+    assert max(gaps, default=0.0) <= 1e-4
