@@ -51,6 +51,7 @@ TABLE3 = {  # suffix: {features: accuracies on sst, mr, cr, imdb1, imdb10}
                  "concat": (73.31, 57.74, 42.44, 93.07, 81.29)},
 }
 SUFFIX = {"positive": " Wonderful", "negative": " Terrible"}
+SUFFIX_MARGIN = 20.0  # points above the majority class (see suffix_attack_shape)
 TABLE1_WHAT = {"all": "all units", "sn_deleted": "the sentiment unit's column zeroed, then refit",
                "sn_only": "the sentiment unit alone"}
 TABLE2_WHAT = {"final": "the final cell state", "mean": "the cell state averaged over bytes",
@@ -137,12 +138,24 @@ CLAIMS = [
         for polarity in TABLE3 for feats in TABLE3[polarity]
         for i, ds in enumerate(("sst", "mr", "cr", "imdb1", "imdb10"))
     ],
+    # v2: precondition. The relations are about how much accuracy an appended word costs a
+    # classifier trained on clean text; one near the majority class has none to lose (a
+    # prediction pushed to one class costs it at most its margin), so "drops >= 20" cannot hold
+    # and "drops <= 2" holds trivially. Every classifier attacked, final-state and mean-pool on
+    # each dataset, must beat its test set's majority class by at least 20 points, the largest
+    # drop the claim asks for (proposed; the source's clean classifiers are about 26 (CR, 64 %
+    # positive) to 42 points above it). Without this a model with no sentiment signal at all
+    # was judged FAIL.
     _shape("suffix_attack_shape", "Table 3, Section 4.3",
            "on short texts (SST, MR, CR) one suffix word lowers final-state accuracy by at least "
            "10 points while mean-pool loses at most 2; on IMDB one word costs final-state at most "
            "2 points but ten words at least 20", Threshold("relations_holding", ">=", 4,
                                                           proposed=True), DATASETS,
-           metric="how many of the 4 relations hold", experiment="donnelly_suffix_attack"),
+           metric="how many of the 4 relations hold", experiment="donnelly_suffix_attack",
+           preconditions=tuple(Precondition(ds, "donnelly", kind="classifier", features=f,
+                                            margin=SUFFIX_MARGIN)
+                               for ds in DATASETS for f in ("final", "mean")),
+           version=2),
     # v2: the statistic fails when the sign is ignored: zero-shot with the unit's sign must
     # beat both the majority class and zero-shot with the sign flipped.
     _shape("opposite_polarity", "Section 5 (NVIDIA's reproduction)",

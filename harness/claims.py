@@ -121,25 +121,55 @@ class Threshold:
         return text + (" (proposed)" if self.proposed else "")
 
 
+FEATURE_NAMES = {"final": "final-state", "mean": "mean-pool"}
+
+
 @dataclass(frozen=True)
 class Precondition:
     """What a claim presupposes of the run's model, checked before its verdict.
 
-    ``sentiment_unit``: the probe of ``dataset`` (``probe`` names whose protocol: ``radford``,
-    the paper's splits or 10 folds, or ``donnelly``, the 70/10/20 splits) has a unit whose
-    classifier alone beats the majority class of the test set (pooled over the folds where
-    there are folds): one-sided exact binomial test, p < ``alpha``. A claim about "the
+    ``kind="sentiment_unit"``: the probe of ``dataset`` (``probe`` names whose protocol:
+    ``radford``, the paper's splits or 10 folds, or ``donnelly``, the 70/10/20 splits) has a
+    unit whose classifier alone beats the majority class of the test set (pooled over the folds
+    where there are folds): one-sided exact binomial test, p < ``alpha``. A claim about "the
     sentiment unit" is neither confirmed nor refuted on a model that has none.
+
+    ``kind="classifier"``: the clean-trained classifier of ``dataset`` on ``features``
+    (``final`` or ``mean``; the donnelly probe) beats the majority class of its test set by at
+    least ``margin`` points. A claim about what an attack costs a classifier is neither
+    confirmed nor refuted on one that has no accuracy to lose.
     """
 
     dataset: str
     probe: str = "radford"
     alpha: float = 0.01
     kind: str = "sentiment_unit"
+    features: str = "final"
+    margin: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in ("sentiment_unit", "classifier"):
+            raise ValueError(f"unknown precondition kind {self.kind!r}")
+        if self.kind == "classifier" and (self.probe != "donnelly"
+                                          or self.features not in FEATURE_NAMES):
+            raise ValueError("a classifier precondition is on the donnelly probe's final or "
+                             "mean features")
 
     def __str__(self) -> str:
+        if self.kind == "classifier":
+            return (f"the clean {FEATURE_NAMES[self.features]} classifier on "
+                    f"{self.dataset.upper()} ({self.probe} probe) beats the majority class of "
+                    f"its test set by at least {self.margin:g} points")
         return (f"a sentiment unit on {self.dataset.upper()} ({self.probe} probe): the unit "
                 f"alone beats the majority class, one-sided binomial p < {self.alpha:g}")
+
+    @property
+    def unmet(self) -> str:
+        """What a failed check of it says, before its summary."""
+        if self.kind == "classifier":
+            return (f"the {FEATURE_NAMES[self.features]} classifier on {self.dataset.upper()} "
+                    f"is less than {self.margin:g} points above the majority class")
+        return f"no sentiment unit on {self.dataset.upper()}"
 
 
 @dataclass
@@ -150,8 +180,11 @@ class PreconditionResult:
     details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"precondition": str(self.precondition), "dataset": self.precondition.dataset,
-                "probe": self.precondition.probe, "holds": self.holds, "summary": self.summary,
+        pre = self.precondition
+        which = {"features": pre.features, "margin": pre.margin} \
+            if pre.kind == "classifier" else {}
+        return {"precondition": str(pre), "kind": pre.kind, "dataset": pre.dataset,
+                "probe": pre.probe, **which, "holds": self.holds, "summary": self.summary,
                 **self.details}
 
 
@@ -294,8 +327,19 @@ def failed_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str 
     failed = [c for c in checks if not c.holds]
     if not failed or (claim.precondition_mode == "any" and len(failed) < len(checks)):
         return None
-    return "precondition: " + "; ".join(
-        f"no sentiment unit on {c.precondition.dataset.upper()} ({c.summary})" for c in failed)
+    said = [f"{c.precondition.unmet} ({c.summary})" for c in failed
+            if c.precondition.kind != "classifier"]
+    classifiers = [c for c in checks if c.precondition.kind == "classifier"]
+    short = [c for c in failed if c.precondition.kind == "classifier"]
+    if len(short) == 1:
+        said.append(f"{short[0].precondition.unmet} ({short[0].summary})")
+    elif short:
+        margins = "/".join(dict.fromkeys(f"{c.precondition.margin:g}" for c in short))
+        said.append(f"{len(short)} of the {len(classifiers)} clean classifiers are less than "
+                    f"{margins} points above the majority class of their test set: " + ", ".join(
+                        f"{c.precondition.dataset.upper()} "
+                        f"{FEATURE_NAMES[c.precondition.features]} ({c.summary})" for c in short))
+    return "precondition: " + "; ".join(said)
 
 
 def _judge_value(claim, value, has_release, fixtures) -> tuple[str, str]:

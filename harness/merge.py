@@ -65,13 +65,17 @@ def _restore_nulls(payload: dict, index: int, row: dict) -> dict:
 def _preconditions(claim: Claim, rows: list, where: str) -> list[PreconditionResult]:
     out = []
     for row in rows or []:
+        # rows written before preconditions had kinds are sentiment-unit tests
         match = [p for p in claim.preconditions
-                 if p.dataset == row.get("dataset") and p.probe == row.get("probe")]
+                 if p.dataset == row.get("dataset") and p.probe == row.get("probe")
+                 and p.kind == row.get("kind", "sentiment_unit")
+                 and (p.kind != "classifier" or p.features == row.get("features"))]
         if not match:
-            raise DatasetError(f"{where}: a precondition on {row.get('dataset')} "
-                               f"({row.get('probe')} probe) that {claim.id} does not declare")
+            raise DatasetError(f"{where}: a precondition ({row.get('precondition')}) that "
+                               f"{claim.id} does not declare")
         details = {k: v for k, v in row.items()
-                   if k not in ("precondition", "dataset", "probe", "holds", "summary")}
+                   if k not in ("precondition", "kind", "dataset", "probe", "features", "margin",
+                                "holds", "summary")}
         out.append(PreconditionResult(match[0], bool(row.get("holds")),
                                       str(row.get("summary", "")), details))
     return out
@@ -97,11 +101,16 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
     return result
 
 
-def results_of(payload: dict, registry: list[Claim], where: str) -> dict[str, ClaimResult]:
-    """Every row of a report as a :class:`ClaimResult`, by claim id."""
+def results_of(payload: dict, registry: list[Claim], where: str,
+               skip=frozenset()) -> dict[str, ClaimResult]:
+    """Every row of a report as a :class:`ClaimResult`, by claim id; the rows of ``skip``
+    (about to be replaced, perhaps measured by an earlier version of their claim) are left
+    out unread."""
     claims = {c.id: c for c in registry}
     out = {}
     for i, row in enumerate(payload["claims"]):
+        if row["id"] in skip:
+            continue
         if row["id"] not in claims:
             raise DatasetError(f"{where}: {row['id']} is not a registered claim; rerun the "
                                "report with this checkout")
@@ -166,15 +175,19 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
     target, source = read_report(into), read_report(src)
     _check_compatible(target, source, into, src)
-    kept = results_of(target, registry, str(into / "results.json"))
     given = results_of(source, registry, str(src / "results.json"))
     chosen = [c.id for c in select_claims(registry, patterns) if c.id in given]
     if not chosen:
         raise DatasetError(f"--only: no row of {src / 'results.json'} matches "
                            f"{', '.join(patterns)}")
+    # the rows replaced are not read back: a rerun after a claim's version changed replaces
+    # a row of the old version
+    kept = results_of(target, registry, str(into / "results.json"), skip=set(chosen))
     merged = [given[i] for i in chosen]
-    figures = _copy_figures(merged, [r for i, r in kept.items() if i not in chosen], src, into)
-    replaced = {f for i in chosen if i in kept for f in _figure_names(kept[i])}
+    figures = _copy_figures(merged, list(kept.values()), src, into)
+    replaced = {f for row in target["claims"] if row["id"] in chosen
+                for f in [*(row.get("figures") or []),
+                          *((row.get("control") or {}).get("figures") or [])]}
     kept.update((i, given[i]) for i in chosen)
     order = {c.id: n for n, c in enumerate(registry)}
     results = sorted(kept.values(), key=lambda r: order[r.claim.id])

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from harness.claims import FAIL, NOT_RUN, PASS, ClaimResult
+from harness.claims import FAIL, FEATURE_NAMES, NOT_RUN, PASS, ClaimResult
 from harness.io import atomic_write, write_json
 
 
@@ -490,11 +490,23 @@ def unit_summary(checks: list[dict]) -> str:
 
 
 def _precondition_text(claim) -> str:
-    pres = claim.preconditions
-    datasets = ", ".join(p.dataset.upper() for p in pres)
-    which = "; any one of them" if claim.precondition_mode == "any" and len(pres) > 1 else ""
-    return (f"a sentiment unit on {datasets} ({pres[0].probe} probe; the unit alone beats the "
-            f"majority class, one-sided binomial p < {pres[0].alpha:g}{which})")
+    units = [p for p in claim.preconditions if p.kind == "sentiment_unit"]
+    classifiers = [p for p in claim.preconditions if p.kind == "classifier"]
+    parts = []
+    if units:
+        datasets = ", ".join(p.dataset.upper() for p in units)
+        which = "; any one of them" if claim.precondition_mode == "any" and len(units) > 1 else ""
+        parts.append(f"a sentiment unit on {datasets} ({units[0].probe} probe; the unit alone "
+                     f"beats the majority class, one-sided binomial p < {units[0].alpha:g}"
+                     f"{which})")
+    if classifiers:
+        features = " and ".join(dict.fromkeys(FEATURE_NAMES[p.features] for p in classifiers))
+        datasets = ", ".join(dict.fromkeys(p.dataset.upper() for p in classifiers))
+        margins = "/".join(dict.fromkeys(f"{p.margin:g}" for p in classifiers))
+        parts.append(f"the clean {features} classifiers on {datasets} ({classifiers[0].probe} "
+                     f"probe) each beat the majority class of their test set by at least "
+                     f"{margins} points")
+    return "; and ".join(parts)
 
 
 def _wrap(text: str, indent: str = "", width: int = 110) -> list[str]:
@@ -642,7 +654,8 @@ def _protocol_text(protocol: dict) -> str:
 def _reason_kind(reason: str) -> str:
     """A NOT RUN reason, grouped for the summary."""
     for start, kind in (("needs OpenAI", "need OpenAI's released weights"),
-                        ("precondition", "lack a sentiment unit in the model"),
+                        ("precondition: no sentiment unit", "lack a sentiment unit in the model"),
+                        ("precondition", "have no classifier with accuracy to lose"),
                         ("reduced budget", "ran below the protocol's budget"),
                         ("experiment not implemented", "have no experiment yet"),
                         ("skipped", "were skipped in this run"),

@@ -33,7 +33,13 @@ def _results(value=52.5, figure="sst_l1_weights.png"):
     second = ClaimResult(get_claim("radford2017.sst.full_features"), PASS, 86.0, "within 1")
     third = ClaimResult(get_claim("nerneurons2020.weight_similarity"), PASS, 0.9, "holds",
                         parts={"shape": {"verdict": PASS, "value": float("nan")}})
-    return [first, second, third]
+    attack = get_claim("donnelly2019.suffix_attack_shape")
+    # one precondition of each feature on the same dataset: read back to its own
+    checks = [PreconditionResult(pre, pre.features == "mean", f"{pre.features} 56.48 %",
+                                 {"accuracy": 56.48, "majority": 50.0})
+              for pre in attack.preconditions if pre.dataset == "imdb"]
+    fourth = ClaimResult(attack, NOT_RUN, 0, "precondition", preconditions=checks)
+    return [first, second, third, fourth]
 
 
 def _report(folder, results, provenance=PROVENANCE, figures=("sst_l1_weights.png",)):
@@ -59,6 +65,23 @@ def test_a_row_read_back_is_the_row_written_nulls_included(tmp_path):
     assert _rows(rewritten)["null_values"] == written["null_values"]
     assert again["radford2017.sst.label_efficiency"].details["best"] == float("inf")
     assert again["radford2017.sst.label_efficiency"].control.measured == float("-inf")
+    checks = again["donnelly2019.suffix_attack_shape"].preconditions
+    assert [(c.precondition.features, c.holds) for c in checks] == [("final", False),
+                                                                     ("mean", True)]
+
+
+def test_a_precondition_row_written_before_kinds_reads_as_a_sentiment_unit_test(tmp_path):
+    folder = _report(tmp_path / "a", _results())
+    payload = read_report(folder)
+    row = next(r for r in payload["claims"] if r["id"] == "radford2017.sst.label_efficiency")
+    assert row["preconditions"][0].pop("kind") == "sentiment_unit"
+    again = results_of(payload, REGISTRY, "a")["radford2017.sst.label_efficiency"]
+    assert again.preconditions[0].precondition.kind == "sentiment_unit"
+    payload = read_report(folder)
+    row = next(r for r in payload["claims"] if r["id"] == "donnelly2019.suffix_attack_shape")
+    row["preconditions"][0].pop("kind")  # a classifier test is never one
+    with pytest.raises(DatasetError, match="does not declare"):
+        results_of(payload, REGISTRY, "a")
 
 
 def test_a_merge_replaces_the_chosen_rows_with_their_figures_and_records_the_run(tmp_path):
@@ -128,6 +151,21 @@ def test_a_row_of_another_claim_version_or_a_shared_figure_is_refused(tmp_path):
     (src / "sst_l1_weights.png").unlink()
     with pytest.raises(DatasetError, match="missing"):
         merge_reports(tmp_path / "full", src, ["label_efficiency"], REGISTRY, SOURCES)
+
+
+def test_a_row_of_an_earlier_claim_version_is_replaced_by_its_rerun_and_only_by_it(tmp_path):
+    claim = get_claim("radford2017.sst.full_features")
+    earlier = replace(claim, version=claim.version - 1)
+    rows = _results()
+    rows[1] = ClaimResult(earlier, PASS, 80.0, "within 1", figures=["old_figure.png"])
+    into = _report(tmp_path / "full", rows, figures=("sst_l1_weights.png", "old_figure.png"))
+    src = _report(tmp_path / "rerun", _results(61.0))
+    with pytest.raises(DatasetError, match="rerun it"):  # kept, so read back: refused
+        merge_reports(into, src, ["label_efficiency"], REGISTRY, SOURCES)
+    merge_reports(into, src, ["full_features"], REGISTRY, SOURCES)
+    row = next(r for r in _rows(into)["claims"] if r["id"] == claim.id)
+    assert (row["version"], row["measured"]) == (claim.version, 86.0)
+    assert not (into / "old_figure.png").exists()  # no row shows it now
 
 
 def test_the_merge_command_says_what_is_wrong_with_exit_code_2(tmp_path, capsys):

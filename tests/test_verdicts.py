@@ -1,7 +1,9 @@
 """Verdicts that mean what they say: preconditions, protocol budgets, thresholds of several
-parts, value+shape claims, and a chance-level model that no claim about a unit may judge."""
+parts, value+shape claims, and a chance-level model that no claim about a unit or a classifier
+may judge."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,9 +11,11 @@ from scipy.stats import binom
 
 from claims import REGISTRY, SOURCES, get_claim
 from harness.analysis import sweeps
+from harness.analysis.donnelly import donnelly_splits, table_probe
 from harness.analysis.preconditions import check_precondition, unit_beats_majority
 from harness.claims import (
     FAIL,
+    FEATURE_NAMES,
     NOT_RUN,
     PASS,
     Citation,
@@ -146,9 +150,10 @@ def runs(tmp_path_factory):
     return out
 
 
-def test_a_chance_level_model_judges_no_claim_about_a_unit(runs):
+def test_a_chance_level_model_judges_no_claim_about_a_unit_or_a_classifier(runs):
     ctx, results = runs["planted:chance"]
-    for pre in (Precondition("sst"), Precondition("sst", "donnelly")):
+    for pre in (Precondition("sst"), Precondition("sst", "donnelly"),
+                Precondition("sst", "donnelly", kind="classifier", margin=20.0)):
         check = check_precondition(ctx, pre)
         assert not check.holds and "majority" in check.summary
     for claim in REGISTRY:
@@ -156,7 +161,60 @@ def test_a_chance_level_model_judges_no_claim_about_a_unit(runs):
             result = results[claim.id]
             assert result.verdict == NOT_RUN, (claim.id, result.reason)
             if claim.experiment:
-                assert result.reason.startswith("precondition: no sentiment unit"), claim.id
+                # every precondition fails there, and the reason names each
+                assert result.reason.startswith("precondition: "), claim.id
+                for p in claim.preconditions:
+                    named = p.unmet if p.kind == "sentiment_unit" else \
+                        f"{p.dataset.upper()} {FEATURE_NAMES[p.features]} ("
+                    assert named in result.reason, (claim.id, named)
+
+
+@pytest.mark.parametrize("features", ["final", "mean"])
+def test_the_classifier_precondition_is_its_margin_over_the_majority_class(runs, features):
+    ctx, _ = runs["planted:fixture"]
+    accuracy = table_probe(ctx, "sst", features)[0]["test_accuracy"]
+    labels = donnelly_splits(ctx, "sst")["test"].labels
+    majority = 100.0 * max(labels.mean(), 1 - labels.mean())
+    margin = accuracy - majority
+    assert margin > 20  # the planted unit carries the label
+
+    def check(m):
+        pre = Precondition("sst", "donnelly", kind="classifier", features=features, margin=m)
+        return check_precondition(ctx, pre)
+
+    held, short = check(margin - 1e-9), check(margin + 0.01)
+    assert held.holds and not short.holds
+    assert held.details["accuracy"] == accuracy and held.details["majority"] == majority
+    assert short.precondition.unmet in judge(
+        _shape(Threshold("x", ">=", 1.0), preconditions=(short.precondition,)),
+        Measurement(1.0), False, preconditions=[short]).reason
+
+
+def test_failed_classifier_preconditions_are_said_together_with_each_number():
+    pres = [Precondition(ds, "donnelly", kind="classifier", features=f, margin=20.0)
+            for ds in ("sst", "imdb") for f in ("final", "mean")]
+    checks = [PreconditionResult(p, p.features == "mean", f"{i}0.00 %, majority 50.00 %")
+              for i, p in enumerate(pres, 5)]
+    claim = _shape(Threshold("x", ">=", 1.0), preconditions=tuple(pres))
+    reason = judge(claim, Measurement(4), False, preconditions=checks).reason
+    assert reason == ("precondition: 2 of the 4 clean classifiers are less than 20 points above "
+                      "the majority class of their test set: SST final-state (50.00 %, majority "
+                      "50.00 %), IMDB final-state (70.00 %, majority 50.00 %)")
+    one = judge(claim, Measurement(4), False,
+                preconditions=[replace(c, holds=True) for c in checks[:2]] + checks[2:]).reason
+    assert one == ("precondition: the final-state classifier on IMDB is less than 20 points "
+                   "above the majority class (70.00 %, majority 50.00 %)")
+    held = [replace(c, holds=True) for c in checks]
+    assert judge(claim, Measurement(4), False, preconditions=held).verdict == PASS
+
+
+def test_a_classifier_precondition_is_on_a_donnelly_probe_feature():
+    with pytest.raises(ValueError, match="donnelly"):
+        Precondition("sst", kind="classifier", margin=20.0)
+    with pytest.raises(ValueError, match="donnelly"):
+        Precondition("sst", "donnelly", kind="classifier", features="max", margin=20.0)
+    with pytest.raises(ValueError, match="kind"):
+        Precondition("sst", kind="unit")
 
 
 def test_the_planted_model_gets_judged_verdicts(runs):

@@ -1,8 +1,10 @@
-"""Whether the run's model has the thing a claim is about: a sentiment unit.
+"""Whether the run's model has the thing a claim is about: a sentiment unit, or a classifier
+with accuracy to lose.
 
-The unit alone must beat the majority class on the test set (pooled over the folds where
-there are folds) by a one-sided exact binomial test. The statistic is computed once per
-dataset and probe and shown with every claim that depends on it, met or not.
+A sentiment unit: the unit alone must beat the majority class on the test set (pooled over the
+folds where there are folds) by a one-sided exact binomial test. A classifier: the clean
+classifier must beat the majority class of its test set by a declared margin. Each statistic is
+computed once per run and shown with every claim that depends on it, met or not.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def check_precondition(ctx, pre: Precondition) -> PreconditionResult:
     """Evaluate ``pre`` on the run in ``ctx`` (memoised there)."""
     key = ("precondition", pre)
     if key not in ctx.memo:
-        ctx.memo[key] = _sentiment_unit(ctx, pre)
+        check = _classifier if pre.kind == "classifier" else _sentiment_unit
+        ctx.memo[key] = check(ctx, pre)
     return ctx.memo[key]
 
 
@@ -72,6 +75,19 @@ def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
                                "short": f"{'yes' if holds else 'no'}: {summary}"})
 
 
+def _classifier(ctx, pre: Precondition) -> PreconditionResult:
+    from harness.analysis.donnelly import donnelly_splits, table_probe
+
+    accuracy = table_probe(ctx, pre.dataset, pre.features)[0]["test_accuracy"]
+    labels = donnelly_splits(ctx, pre.dataset)["test"].labels
+    majority = 100.0 * float(max(np.mean(labels), 1 - np.mean(labels)))
+    holds = bool(accuracy - majority >= pre.margin)
+    summary = f"{accuracy:.2f} %, majority {majority:.2f} %"
+    return PreconditionResult(pre, holds, summary,
+                              {"accuracy": accuracy, "majority": majority,
+                               "short": f"{'yes' if holds else 'no'}: {summary}"})
+
+
 def unit_checks(ctx) -> list[dict]:
     """The sentiment-unit test of every dataset whose probe ran in ``ctx`` (each probe family
     it ran), for the report's summary."""
@@ -82,4 +98,5 @@ def unit_checks(ctx) -> list[dict]:
             check_precondition(ctx, Precondition(key[1]))
         elif key[0] == "donnelly_probe" and key[2] == "final":
             check_precondition(ctx, Precondition(key[1], "donnelly"))
-    return [value.to_dict() for key, value in ctx.memo.items() if key[0] == "precondition"]
+    return [value.to_dict() for key, value in ctx.memo.items()
+            if key[0] == "precondition" and key[1].kind == "sentiment_unit"]
