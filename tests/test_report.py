@@ -51,7 +51,7 @@ def _results():
     both = judge(sweep, Measurement(91.9, {"best_unit_alone_minus_majority": 2.0},
                                     shape_value=2.0), has_release=False)
     ratio = judge(get_claim("radford2017.sst.one_dominant_unit"),
-                  Measurement(float("inf"), {"single_weight_counts": 1}), False)
+                  Measurement(float("inf")), False)
     none = ClaimResult(get_claim("radford2017.sst.sentiment_unit_only"), NOT_RUN,
                        float("nan"), "the experiment produced no value: the probe kept no "
                        "weight", {"why": "the probe kept no weight"})

@@ -157,20 +157,9 @@ def probe_experiment(ctx, claim: Claim) -> Measurement:
 
 
 def dominant_unit_experiment(ctx, claim: Claim) -> Measurement:
-    """The ratio of the largest absolute L1 weight to the second. A probe that kept one weight
-    (an infinite ratio) counts only when that unit alone beats the majority class."""
-    from harness.analysis.preconditions import check_precondition
-    from harness.claims import Precondition
-
-    measurement = probe_experiment(ctx, claim.copy_params(quantity="second_weight_ratio"))
-    out = run_dataset_probe(ctx, claim.params["dataset"])
-    counts = 1
-    if out["n_nonzero"] == 1:
-        check = check_precondition(ctx, Precondition(claim.params["dataset"]))
-        counts = int(check.holds)
-        measurement.details["single_weight_unit"] = check.summary
-    measurement.details["single_weight_counts"] = counts
-    return measurement
+    """The ratio of the largest absolute L1 weight to the second (infinite when the probe
+    kept one weight; the claim's precondition says whether that unit is a sentiment unit)."""
+    return probe_experiment(ctx, claim.copy_params(quantity="second_weight_ratio"))
 
 
 def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
