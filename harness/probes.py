@@ -51,7 +51,7 @@ class EngineFit:
         return (self.decision_function(X) > 0).astype(int)
 
 
-ENGINE_VERSION = "engine-grid-v2"  # change it whenever engine_grid's settings change
+ENGINE_VERSION = "engine-grid-v3"  # change it whenever engine_grid's settings change
 
 
 def engine_grid(c_grid, X, y, device: str = "cpu",

@@ -230,6 +230,30 @@ def test_lasso_qp_matches_brute_force_on_every_sign_pattern():
         assert value(lasso_qp(H, q, np.zeros(4))) == pytest.approx(best, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_lasso_qp_finishes_from_next_to_the_optimum(seed):
+    """From a start a hair away from the optimum, the decrease left (about 1e-14) is far
+    below the rounding of the objective's value (about 1e-13 here): the QP must still reach
+    its optimality condition, not stop where comparing two values can no longer tell them
+    apart (the cause of the engine's stalls on real features: 100 Newton steps, no progress)."""
+    from harness.probe_engine import lasso_qp
+
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(2000, 30)) + 5.0  # a common offset: near-collinear columns
+    H, q = A.T @ A, rng.normal(size=30) * 300
+
+    def pseudo_gradient(v):
+        g = H @ v + q
+        return np.abs(np.where(v != 0, g + np.sign(v),
+                               np.sign(g) * np.maximum(np.abs(g) - 1, 0))).max()
+
+    x = lasso_qp(H, q, np.zeros(30))
+    assert pseudo_gradient(x) <= 1e-9
+    start = np.where(x != 0, x + 1e-9 * rng.normal(size=30), 0.0)
+    assert pseudo_gradient(start) > 1e-6
+    assert pseudo_gradient(lasso_qp(H, q, start)) <= 1e-9
+
+
 def test_an_engine_fit_short_of_the_optimum_is_an_error(monkeypatch):
     import harness.probes as probes
 
