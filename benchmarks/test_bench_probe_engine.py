@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from harness.analysis.sweeps import deletion_sweep, full_fit, random_subsets
 from harness.probe_engine import liblinear_objective
+from harness.probes import _l1_logreg as _paper_liblinear
 
 C = 2.0**-4
 SAMPLE = 4
@@ -153,8 +154,8 @@ class _ConvergedLiblinear(LogisticRegression):
 
 
 def _converged_liblinear(c: float, seed: int) -> LogisticRegression:
-    return _ConvergedLiblinear(C=c, l1_ratio=1.0, solver="liblinear", random_state=seed,
-                               **CONVERGED)
+    """The probes' own liblinear (``harness.probes._l1_logreg``) at ``CONVERGED``."""
+    return _ConvergedLiblinear(**{**_paper_liblinear(c, seed).get_params(), **CONVERGED})
 
 
 def _folds(X, y, folds=None) -> list[tuple]:
@@ -170,6 +171,7 @@ def _protocol(problems, solver, device="cpu", converged=False):
     """The protocol of radford2017 (all units, unit alone, unit deleted; 9 C each) on each
     problem: (result, all-units probe) per problem and the wall time. ``converged``: liblinear
     at ``CONVERGED`` instead of the paper's settings."""
+    import contextlib
     import warnings
     from unittest import mock
 
@@ -177,9 +179,10 @@ def _protocol(problems, solver, device="cpu", converged=False):
 
     from harness import probes
 
-    factory = _converged_liblinear if converged else probes._l1_logreg
+    liblinear = (mock.patch.object(probes, "_l1_logreg", _converged_liblinear) if converged
+                 else contextlib.nullcontext())
     start = time.perf_counter()
-    with warnings.catch_warnings(), mock.patch.object(probes, "_l1_logreg", factory):
+    with warnings.catch_warnings(), liblinear:
         warnings.simplefilter("ignore", ConvergenceWarning)
         runs = [probes.run_probe(*p, solver=solver, device=device) for p in problems]
     return runs, time.perf_counter() - start
