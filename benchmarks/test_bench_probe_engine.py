@@ -276,12 +276,13 @@ def test_bench_protocol(n, d, sample, device):
     loop, loop_seconds = _protocol(problems[:sample], "liblinear")
     loop_seconds *= 10 / len(loop)
     engine, engine_seconds = _protocol(problems, "engine", device=device)
-    agree = _compare(f"{n} x {d}", problems, loop, engine)
     ratio = loop_seconds / engine_seconds
+    # the times first: where a fold disagrees, liblinear run to convergence can take hours
     print(f"\nprotocol, {n} x {d}, 10 folds on {device}: liblinear loop {loop_seconds:,.0f} s"
           f"{f' (extrapolated from {len(loop)} folds)' if sample else ''}, engine "
-          f"{engine_seconds:,.1f} s, speedup {ratio:.1f}x (target 20x)\n"
-          f"{_summary(f'{n} x {d}', agree)}")
+          f"{engine_seconds:,.1f} s, speedup {ratio:.1f}x (target 20x)", flush=True)
+    agree = _compare(f"{n} x {d}", problems, loop, engine)
+    print(_summary(f"{n} x {d}", agree))
     assert max(agree["objectives"], default=0.0) <= 1e-4
     assert agree["explained"]
     assert ratio >= 20

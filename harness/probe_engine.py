@@ -37,25 +37,88 @@ def _pseudo_gradient(W: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return torch.where(W != 0, g + torch.sign(W), at_zero)
 
 
-def lasso_qp(H: np.ndarray, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
+class Gram:
+    """A symmetric positive semi-definite matrix ``H`` (p x p) read by columns, each computed
+    on first use by ``compute(columns) -> H[:, columns]`` and kept: the exact quadratic steps
+    read only the columns of the weights they move, so at 4096 features with a few hundred
+    non-zero weights most of ``H`` is never computed. Column j is kept as a row (H is
+    symmetric), so reading a few of them is reading contiguous memory. ``Gram.of(H)`` wraps a
+    matrix already complete."""
+
+    PREFETCH = 32  # the fewest columns computed with each one asked for
+
+    def __init__(self, size: int, compute):
+        self.size, self._compute = size, compute
+        self.slot = np.full(size, -1, dtype=np.int64)  # where column j is kept; -1: not yet
+        self.rows = np.empty((0, size))
+        self.computed = 0
+
+    @classmethod
+    def of(cls, H: np.ndarray) -> Gram:
+        H = np.asarray(H, dtype=np.float64)
+        gram = cls(len(H), None)
+        gram.rows, gram.slot, gram.computed = H, np.arange(len(H)), len(H)
+        return gram
+
+    def ensure(self, columns, also=()) -> None:
+        """Compute the columns of ``columns`` not yet computed; when there are any, the first
+        ``PREFETCH`` of ``also`` not yet computed with them (those likely asked for next)."""
+        columns = np.asarray(columns, dtype=np.int64).ravel()
+        missing = columns[self.slot[columns] < 0]
+        if not len(missing):
+            return
+        extra = np.asarray(also, dtype=np.int64).ravel()
+        extra = extra[self.slot[extra] < 0][: self.PREFETCH]
+        todo = np.unique(np.concatenate([missing, extra]))
+        block = np.asarray(self._compute(todo), dtype=np.float64)
+        if block.shape != (self.size, len(todo)) or not np.isfinite(block).all():
+            raise FloatingPointError(f"the Hessian's columns came back {block.shape}, "
+                                     f"{'finite' if np.isfinite(block).all() else 'not finite'}")
+        if self.computed + len(todo) > len(self.rows):  # grow the store by doubling
+            grown = np.empty((max(2 * len(self.rows), self.computed + len(todo)), self.size))
+            grown[: self.computed] = self.rows[: self.computed]
+            self.rows = grown
+        self.rows[self.computed: self.computed + len(todo)] = block.T
+        self.slot[todo] = np.arange(self.computed, self.computed + len(todo))
+        self.computed += len(todo)
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """``H @ x``, from the columns of x's non-zero entries only."""
+        nz = np.flatnonzero(x)
+        self.ensure(nz)
+        kept = np.zeros(self.computed)  # x in the order the columns are kept: no gather
+        kept[self.slot[nz]] = x[nz]
+        return kept @ self.rows[: self.computed]
+
+    def block(self, cols: np.ndarray) -> np.ndarray:
+        """``H[cols, cols]`` (symmetrised: two columns computed apart may differ by rounding)."""
+        self.ensure(cols)
+        B = self.rows[np.ix_(self.slot[cols], cols)]
+        return 0.5 * (B + B.T)
+
+
+def lasso_qp(H, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
              max_steps: int = 10000) -> np.ndarray:
-    """The exact minimiser of ``x'Hx / 2 + q'x + |x|_1`` (H positive semi-definite), from
-    ``x``, by feature-sign search (Lee, Battle, Raina & Ng 2007): a column that violates the
-    optimality condition joins with the sign it needs, the quadratic is solved on the signed
-    columns, and the step stops at the best of its end and the points where a weight crosses
-    zero (that weight leaves). Every step solves a linear system, so near-collinear columns
-    cost nothing more, where coordinate descent crawls."""
+    """The exact minimiser of ``x'Hx / 2 + q'x + |x|_1`` (H positive semi-definite: an array
+    or a :class:`Gram`), from ``x``, by feature-sign search (Lee, Battle, Raina & Ng 2007): a
+    column that violates the optimality condition joins with the sign it needs, the quadratic
+    is solved on the signed columns, and the step stops at the best of its end and the points
+    where a weight crosses zero (that weight leaves). Every step solves a linear system, so
+    near-collinear columns cost nothing more, where coordinate descent crawls. Only the
+    columns of H that the signed set ever holds are read."""
+    gram = H if isinstance(H, Gram) else Gram.of(H)
     x = np.array(x, dtype=np.float64)
 
-    def change(v, grad):
-        """value(v) - value(x) at the current x (gradient ``grad``), term by term: near the
-        optimum the decrease is far below the rounding of the value itself, and comparing
-        two values would take or refuse steps by rounding noise."""
-        d = v - x
-        return grad @ d + 0.5 * d @ H @ d + (np.abs(v) - np.abs(x)).sum()
+    def change(v, grad, cols, block):
+        """value(v) - value(x) at the current x (gradient ``grad``), where v differs from x
+        only at ``cols`` (H's block there: ``block``), term by term: near the optimum the
+        decrease is far below the rounding of the value itself, and comparing two values
+        would take or refuse steps by rounding noise."""
+        d = v[cols] - x[cols]
+        return grad[cols] @ d + 0.5 * d @ block @ d + (np.abs(v[cols]) - np.abs(x[cols])).sum()
 
     for _ in range(max_steps):
-        grad = H @ x + q
+        grad = gram.times(x) + q
         active, theta = x != 0, np.sign(x)
         if np.abs(grad[active] + theta[active]).max(initial=0.0) <= tol:
             outside = np.where(active, 0.0, np.abs(grad))
@@ -63,8 +126,10 @@ def lasso_qp(H: np.ndarray, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
             if outside[j] <= 1 + tol:
                 return x
             theta[j], active[j] = -np.sign(grad[j]), True
+            # the next columns to join are likeliest among the next largest violations
+            gram.ensure([j], also=np.argsort(-outside))
         cols = np.nonzero(active)[0]
-        block = H[np.ix_(cols, cols)]
+        block = gram.block(cols)
         ridge = 1e-14 * np.trace(block) / len(cols) * np.eye(len(cols))
         target = np.linalg.solve(block + ridge, -(q[cols] + theta[cols]))
         start, move = x[cols], target - x[cols]
@@ -76,7 +141,7 @@ def lasso_qp(H: np.ndarray, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
             trial = x.copy()
             trial[cols] = start + step * move
             trial[cols[crossing == step]] = 0.0  # the weights that cross here leave exactly
-            trial_value = change(trial, grad)
+            trial_value = change(trial, grad, cols, block)
             if trial_value < best_value:
                 best, best_value = trial, trial_value
         if best_value >= 0:
@@ -84,13 +149,16 @@ def lasso_qp(H: np.ndarray, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
             # exact minimisation along the coordinate that violates optimality most.
             pg = np.where(x != 0, grad + np.sign(x),
                           np.sign(grad) * np.maximum(np.abs(grad) - 1, 0.0))
-            j = int(np.argmax(np.abs(pg)))
-            if H[j, j] <= 0 or abs(pg[j]) <= tol:
+            order = np.argsort(-np.abs(pg))
+            j = order[:1]
+            gram.ensure(j, also=order)
+            hjj = gram.block(j)
+            if hjj[0, 0] <= 0 or abs(pg[j[0]]) <= tol:
                 return x
-            u = x[j] - grad[j] / H[j, j]
+            u = x[j[0]] - grad[j[0]] / hjj[0, 0]
             best = x.copy()
-            best[j] = np.sign(u) * max(abs(u) - 1 / H[j, j], 0.0)
-            if change(best, grad) >= 0:
+            best[j] = np.sign(u) * max(abs(u) - 1 / hjj[0, 0], 0.0)
+            if change(best, grad, j, hjj) >= 0:
                 return x  # as good as float64 gets
         x = best
     return x
@@ -112,12 +180,15 @@ class BatchedL1LogReg:
     tol : stop when every problem's objective changed by less than ``tol`` (relative) over
         the last ``patience`` iterations
     device : torch device; float64 on CPU for agreement with liblinear, float32 on CUDA
+    full_hessian : whether ``fit_newton`` computes each Hessian whole (None: on CUDA only;
+        see :meth:`_hessians`)
     """
 
     def __init__(self, max_iter: int = 5000, tol: float = 1e-7, patience: int = 20,
-                 device: str = "cpu", dtype: torch.dtype | None = None):
+                 device: str = "cpu", dtype: torch.dtype | None = None,
+                 full_hessian: bool | None = None):
         self.max_iter, self.tol, self.patience = max_iter, tol, patience
-        self.device = device
+        self.device, self.full_hessian = device, full_hessian
         self.dtype = dtype or (torch.float32 if device.startswith("cuda") else torch.float64)
 
     def fit(self, X, y, C, masks=None, init=None) -> BatchedL1LogReg:
@@ -181,8 +252,9 @@ class BatchedL1LogReg:
         """Fit every problem on all columns of ``X`` by proximal Newton steps, the quadratic
         model of each step minimised exactly by :func:`lasso_qp`.
 
-        Per step: every problem's gradient and exact Hessian (one batched product, float64
-        on the CPU), its L1-regularised quadratic model solved exactly, and a backtracking
+        Per step: every problem's gradient and exact Hessian (float64 on the CPU, where only
+        the columns the quadratic step reads are computed; see :meth:`_hessians`), its
+        L1-regularised quadratic model solved exactly, and a backtracking
         line search on the objective. Features with a large common offset and a small spread
         (this model's cell states) are nearly collinear; first-order steps and coordinate
         descent crawl on them (liblinear stops at its 100-iteration cap), a Newton step does
@@ -190,7 +262,8 @@ class BatchedL1LogReg:
         pseudo-gradient entry at most ``KKT_TOL``.
 
         Sets ``coef_`` (n_problems, n_features), ``intercept_``, ``objective_``, ``n_iter_``,
-        ``kkt_`` (each problem's largest pseudo-gradient entry) and ``converged_``.
+        ``kkt_`` (each problem's largest pseudo-gradient entry), ``converged_`` and
+        ``hessian_columns_`` (Hessian columns computed, over all problems and steps).
         """
         dev = self.device
         dt = torch.float64 if str(dev) == "cpu" else self.dtype
@@ -213,7 +286,7 @@ class BatchedL1LogReg:
             return ((V + dV).abs() - V.abs()).sum(1) + Ct[:, 0] * (loss - t * dz).sum(1)
 
         z = W @ Xb.T
-        self.n_iter_ = 0
+        self.n_iter_ = self.hessian_columns_ = 0
         while True:
             prob = torch.sigmoid(z)
             g = Ct * (prob - t) @ Xb  # (k, p)
@@ -221,12 +294,13 @@ class BatchedL1LogReg:
             if bool((kkt <= KKT_TOL).all()) or self.n_iter_ == max_iter:
                 break
             self.n_iter_ += 1
-            scaled = Xb.T[None] * torch.sqrt(Ct * prob * (1 - prob))[:, None, :]  # (k, p, n)
-            H = (scaled @ scaled.transpose(1, 2)).double().cpu().numpy()
+            curvature = Ct * prob * (1 - prob)  # (k, n): the Hessian is Xb' diag(.) Xb
+            grams = self._hessians(Xb, curvature, kkt > KKT_TOL)
             Wn, gn = W.double().cpu().numpy(), g.double().cpu().numpy()
             D = np.zeros_like(Wn)
-            for i in np.nonzero((kkt > KKT_TOL).cpu().numpy())[0]:
-                D[i] = lasso_qp(H[i], gn[i] - H[i] @ Wn[i], Wn[i]) - Wn[i]
+            for i, gram in grams.items():
+                D[i] = lasso_qp(gram, gn[i] - gram.times(Wn[i]), Wn[i]) - Wn[i]
+                self.hessian_columns_ += gram.computed
             D = torch.as_tensor(D, dtype=dt, device=dev)
             drop = (g * D).sum(1) + ((W + D).abs() - W.abs()).sum(1)
             dz = D @ Xb.T  # the margins' change for a whole step
@@ -250,6 +324,27 @@ class BatchedL1LogReg:
         W = W.cpu().numpy()
         self.coef_, self.intercept_ = W[:, :p - 1], W[:, p - 1]
         return self
+
+    def _hessians(self, Xb, curvature, which) -> dict[int, Gram]:
+        """The Hessian of the loss of each problem of ``which``, as a :class:`Gram`. On CUDA
+        all of each in one batched product (the device's matmul is cheap, a trip per column
+        is not); on the CPU column by column as the quadratic steps ask for them (a full one
+        is p^2 n multiply-adds per problem: a minute a Newton step at 4096 features)."""
+        rows = np.flatnonzero(which.cpu().numpy())
+        full = self.full_hessian if self.full_hessian is not None else Xb.device.type != "cpu"
+        if full:
+            weights = curvature[torch.as_tensor(rows, device=Xb.device)]
+            scaled = Xb.T[None] * torch.sqrt(weights)[:, None, :]  # (k, p, n)
+            H = (scaled @ scaled.transpose(1, 2)).double().cpu().numpy()
+            return {int(i): Gram.of(h) for i, h in zip(rows, H, strict=True)}
+
+        X = Xb.double().cpu().numpy()  # numpy's BLAS: faster here than torch's
+        weights = curvature.double().cpu().numpy()
+
+        def columns(i):
+            return lambda cols: X.T @ (weights[i][:, None] * X[:, cols])
+
+        return {int(i): Gram(X.shape[1], columns(i)) for i in rows}
 
     def fit_subsets(self, X, y, C, columns, chunk: int | None = None) -> BatchedL1LogReg:
         """Fit problem k on the columns ``columns[k]`` only (random-subset classifiers).

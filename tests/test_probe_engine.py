@@ -254,6 +254,54 @@ def test_lasso_qp_finishes_from_next_to_the_optimum(seed):
     assert pseudo_gradient(lasso_qp(H, q, start)) <= 1e-9
 
 
+def test_lasso_qp_reads_only_the_columns_it_needs_and_gives_the_full_matrix_answer():
+    """A :class:`Gram` computes H's columns on demand: the QP's answer is the one it gives on
+    H whole, and a sparse optimum leaves most columns uncomputed (a column never asked for
+    is never computed: the counting oracle sees every request)."""
+    from harness.probe_engine import Gram, lasso_qp
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(400, 300)) + 2.0  # near-collinear columns, as cell states are
+    H, q = A.T @ A / 400, rng.normal(size=300) * 0.3
+    q[:6] *= 5  # a few columns worth their penalty
+    asked = []
+
+    def compute(cols):
+        asked.extend(cols.tolist())
+        return H[:, cols]
+
+    gram = Gram(300, compute)
+    whole, lazy = lasso_qp(H, q, np.zeros(300)), lasso_qp(gram, q, np.zeros(300))
+    np.testing.assert_allclose(lazy, whole, rtol=1e-9, atol=1e-12)
+    assert 0 < np.count_nonzero(whole) < 30
+    assert gram.computed == len(asked) == len(set(asked)) < 150
+    assert set(np.flatnonzero(whole)) <= set(asked)
+
+
+def test_a_gram_refuses_columns_that_are_not_finite():
+    from harness.probe_engine import Gram
+
+    gram = Gram(4, lambda cols: np.full((4, len(cols)), np.nan))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        gram.times(np.array([0.0, 1.0, 0.0, 0.0]))
+    assert gram.computed == 0  # nothing kept from the bad block
+
+
+def test_newton_by_hessian_columns_is_newton_with_the_whole_hessian():
+    """On the CPU the engine computes the Hessian's columns as the quadratic steps ask for
+    them; with the whole Hessian (as on CUDA) the same steps reach the same optimum."""
+    from harness.probes import C_GRID
+
+    X, y = cell_states(4, 1500, d=200, units=(3, 17, 150))
+    lazy = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
+    whole = BatchedL1LogReg(full_hessian=True).fit_newton(X, y, np.asarray(C_GRID))
+    assert lazy.converged_.all() and whole.converged_.all()
+    np.testing.assert_allclose(lazy.objective_, whole.objective_, rtol=1e-10)
+    np.testing.assert_allclose(lazy.coef_, whole.coef_, atol=1e-6)
+    assert np.array_equal(lazy.coef_ != 0, whole.coef_ != 0)
+    assert lazy.hessian_columns_ < whole.hessian_columns_ / 2
+
+
 def test_an_engine_fit_short_of_the_optimum_is_an_error(monkeypatch):
     import harness.probes as probes
 
