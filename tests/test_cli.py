@@ -173,3 +173,14 @@ def test_rows_solved_by_the_engine_say_so(tmp_path):
     assert all("solved by the batched engine" in r["reason"] for r in mr)
     assert all("engine" not in r["reason"] for r in cr)
     assert all(r["details"]["solver"] == "engine" for r in mr if "solver" in r["details"])
+
+
+def test_the_cpu_is_named_by_its_model_where_the_kernel_says_it(tmp_path):
+    from harness.repro import cpu_model
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
+    assert cpu_model(info).startswith("AMD EPYC 7B13, ")
+    info.write_text("processor\t: 0\n")  # no model name (some ARM kernels): platform's answer
+    assert cpu_model(info) and "model" not in cpu_model(info)
+    assert cpu_model(tmp_path / "absent") == cpu_model(info)
