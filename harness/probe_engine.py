@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 WORKING_SET = 256  # columns a fit without a warm start begins with
+NEWTON_SET = 256  # fit_newton: features a step may move beyond twice its non-zero weights
 KKT_SLACK = 1e-4  # how far past the penalty a zero column's gradient may go before it joins
+SETTLED = 1e-8  # lasso_qp: a signed set no solve improves is optimal if violated by at most this
 KKT_TOL = 1e-5  # fit_newton's stop: the largest pseudo-gradient entry (the penalty's slope is 1)
 
 
@@ -97,6 +99,20 @@ class Gram:
         return 0.5 * (B + B.T)
 
 
+def working_set(w: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The features one Newton step of a problem may move (intercept last, always in): its
+    non-zero weights and the ``NEWTON_SET`` plus twice as many as it has non-zero weights
+    of largest loss gradient |g| (the worst violators of the optimality condition first).
+    A feature left out stays at zero for this step only: at large C thousands break the
+    condition at zero, and most of them stop breaking it once a few hundred have moved. The
+    step after sees the exact gradient of every feature again, and a fit ends only when all
+    of them meet the optimality condition. With p features at most ``NEWTON_SET`` all are
+    in."""
+    support = np.flatnonzero(w)
+    top = np.argsort(-np.abs(g), kind="stable")[: NEWTON_SET + 2 * len(support)]
+    return np.unique(np.concatenate([support, top, [len(w) - 1]]))
+
+
 def lasso_qp(H, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
              max_steps: int = 10000) -> np.ndarray:
     """The exact minimiser of ``x'Hx / 2 + q'x + |x|_1`` (H positive semi-definite: an array
@@ -104,8 +120,10 @@ def lasso_qp(H, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
     column that violates the optimality condition joins with the sign it needs, the quadratic
     is solved on the signed columns, and the step stops at the best of its end and the points
     where a weight crosses zero (that weight leaves). Every step solves a linear system, so
-    near-collinear columns cost nothing more, where coordinate descent crawls. Only the
-    columns of H that the signed set ever holds are read."""
+    near-collinear columns cost nothing more, where coordinate descent crawls. The signed set
+    is optimal when its gradient meets the condition to ``tol``, or to ``SETTLED`` when no
+    solve improves on it (rounding: near-collinear columns hold it to about 1e-10, no
+    closer). Only the columns of H that the signed set ever holds are read."""
     gram = H if isinstance(H, Gram) else Gram.of(H)
     x = np.array(x, dtype=np.float64)
 
@@ -117,10 +135,14 @@ def lasso_qp(H, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
         d = v[cols] - x[cols]
         return grad[cols] @ d + 0.5 * d @ block @ d + (np.abs(v[cols]) - np.abs(x[cols])).sum()
 
+    settled = False  # the signed set is optimal as far as float64 can tell
     for _ in range(max_steps):
         grad = gram.times(x) + q
         active, theta = x != 0, np.sign(x)
-        if np.abs(grad[active] + theta[active]).max(initial=0.0) <= tol:
+        violation = np.abs(grad[active] + theta[active]).max(initial=0.0)
+        joined = violation <= tol or settled
+        if joined:
+            settled = False
             outside = np.where(active, 0.0, np.abs(grad))
             j = int(np.argmax(outside))
             if outside[j] <= 1 + tol:
@@ -144,6 +166,13 @@ def lasso_qp(H, q: np.ndarray, x: np.ndarray, tol: float = 1e-10,
             trial_value = change(trial, grad, cols, block)
             if trial_value < best_value:
                 best, best_value = trial, trial_value
+        if best_value >= 0 and violation <= SETTLED and not joined:
+            # The solve on the signed set cannot improve on x, whose gradient there is
+            # within rounding of optimal (on near-collinear columns the condition number
+            # is 1e8 and more, the gradient's rounding 1e-10 and more): look for a joiner.
+            # Coordinate steps from here would move x by rounding noise, thousands of them.
+            settled = True
+            continue
         if best_value >= 0:
             # Rounding in a near-singular solve can cost the step its decrease: then the
             # exact minimisation along the coordinate that violates optimality most.
@@ -252,14 +281,18 @@ class BatchedL1LogReg:
         """Fit every problem on all columns of ``X`` by proximal Newton steps, the quadratic
         model of each step minimised exactly by :func:`lasso_qp`.
 
-        Per step: every problem's gradient and exact Hessian (float64 on the CPU, where only
-        the columns the quadratic step reads are computed; see :meth:`_hessians`), its
-        L1-regularised quadratic model solved exactly, and a backtracking
-        line search on the objective. Features with a large common offset and a small spread
-        (this model's cell states) are nearly collinear; first-order steps and coordinate
-        descent crawl on them (liblinear stops at its 100-iteration cap), a Newton step does
-        not. It stops when every problem meets the optimality condition itself: its largest
-        pseudo-gradient entry at most ``KKT_TOL``.
+        Per step: every problem's gradient over all features; its exact Hessian on a
+        working set of them (:func:`working_set`: the non-zero weights and the largest
+        gradients; float64 on the CPU, where only the columns the quadratic step reads are
+        computed, see :meth:`_hessians`); the L1-regularised quadratic model on that set
+        solved exactly, from the problem's weights or the previous problem's new ones,
+        whichever the model prefers (a C grid's neighbours share most of their support);
+        and a backtracking line search on the objective. Features with a large common
+        offset and a small spread (this model's cell states) are nearly collinear;
+        first-order steps and coordinate descent crawl on them (liblinear stops at its
+        100-iteration cap), a Newton step does not. It stops when every problem meets the
+        optimality condition over all features: its largest pseudo-gradient entry at most
+        ``KKT_TOL``.
 
         Sets ``coef_`` (n_problems, n_features), ``intercept_``, ``objective_``, ``n_iter_``,
         ``kkt_`` (each problem's largest pseudo-gradient entry), ``converged_`` and
@@ -295,11 +328,27 @@ class BatchedL1LogReg:
                 break
             self.n_iter_ += 1
             curvature = Ct * prob * (1 - prob)  # (k, n): the Hessian is Xb' diag(.) Xb
-            grams = self._hessians(Xb, curvature, kkt > KKT_TOL)
             Wn, gn = W.double().cpu().numpy(), g.double().cpu().numpy()
+            sets = {int(i): working_set(Wn[i], gn[i])
+                    for i in np.flatnonzero((kkt > KKT_TOL).cpu().numpy())}
             D = np.zeros_like(Wn)
-            for i, gram in grams.items():
-                D[i] = lasso_qp(gram, gn[i] - gram.times(Wn[i]), Wn[i]) - Wn[i]
+            hessian = self._hessians(Xb, curvature, sets)
+            previous = None  # the last problem's new weights: a start for the next one's QP
+            for i, ws in sets.items():
+                gram = hessian(i)
+                q = gn[i, ws] - gram.times(Wn[i, ws])
+                start = Wn[i, ws]
+                if previous is not None:
+                    # problems in a row are often neighbours of a C grid: the QP starts
+                    # where its model is lower (feature-sign search finds the same minimum
+                    # from any start, with far fewer joins from a near one)
+                    other = previous[ws]
+                    start = min(start, other, key=lambda v, q=q, gram=gram: (
+                        q @ v + 0.5 * v @ gram.times(v) + np.abs(v).sum()))
+                x = lasso_qp(gram, q, start)
+                D[i, ws] = x - Wn[i, ws]
+                previous = np.zeros(p)
+                previous[ws] = x
                 self.hessian_columns_ += gram.computed
             D = torch.as_tensor(D, dtype=dt, device=dev)
             drop = (g * D).sum(1) + ((W + D).abs() - W.abs()).sum(1)
@@ -321,30 +370,41 @@ class BatchedL1LogReg:
         self.kkt_ = _pseudo_gradient(W, g).abs().amax(1).cpu().numpy()
         self.converged_ = self.kkt_ <= KKT_TOL
         self.objective_ = objective(W, z).cpu().numpy()
+        self._features_by_row = (None,)
         W = W.cpu().numpy()
         self.coef_, self.intercept_ = W[:, :p - 1], W[:, p - 1]
         return self
 
-    def _hessians(self, Xb, curvature, which) -> dict[int, Gram]:
-        """The Hessian of the loss of each problem of ``which``, as a :class:`Gram`. On CUDA
-        all of each in one batched product (the device's matmul is cheap, a trip per column
-        is not); on the CPU column by column as the quadratic steps ask for them (a full one
-        is p^2 n multiply-adds per problem: a minute a Newton step at 4096 features)."""
-        rows = np.flatnonzero(which.cpu().numpy())
+    def _hessians(self, Xb, curvature, sets: dict):
+        """``hessian(i)``: the Hessian of the loss of problem i of ``sets`` on its working set
+        ``sets[i]`` (the rows and columns of those features), as a :class:`Gram`, one problem
+        at a time (the CPU's is good until the next is asked for). On CUDA all of each in one
+        batched product (the device's matmul is cheap, a trip per column is not); on the CPU
+        column by column as the quadratic steps ask for them (a full one is p^2 n
+        multiply-adds per problem: a minute a Newton step at 4096 features)."""
+        rows = sorted(sets)
         full = self.full_hessian if self.full_hessian is not None else Xb.device.type != "cpu"
         if full:
-            weights = curvature[torch.as_tensor(rows, device=Xb.device)]
+            weights = curvature[torch.as_tensor(rows, device=Xb.device, dtype=torch.long)]
             scaled = Xb.T[None] * torch.sqrt(weights)[:, None, :]  # (k, p, n)
-            H = (scaled @ scaled.transpose(1, 2)).double().cpu().numpy()
-            return {int(i): Gram.of(h) for i, h in zip(rows, H, strict=True)}
+            H = dict(zip(rows, (scaled @ scaled.transpose(1, 2)).double().cpu().numpy(),
+                         strict=True))
+            return lambda i: Gram.of(H[i][np.ix_(sets[i], sets[i])])
 
-        X = Xb.double().cpu().numpy()  # numpy's BLAS: faster here than torch's
+        if getattr(self, "_features_by_row", (None,))[0] is not Xb:
+            # features as rows (p, n), once a fit, so that a working set's are contiguous
+            # rows; and one buffer for them, reused (a fresh 50 MB array costs more in page
+            # faults than the copy). numpy's BLAS is faster here than torch's.
+            XT = np.ascontiguousarray(Xb.double().cpu().numpy().T)
+            self._features_by_row = (Xb, XT, np.empty_like(XT))
+        _, XT, buffer = self._features_by_row
         weights = curvature.double().cpu().numpy()
 
-        def columns(i):
-            return lambda cols: X.T @ (weights[i][:, None] * X[:, cols])
+        def hessian(i):
+            Xs = np.take(XT, sets[i], axis=0, out=buffer[: len(sets[i])])  # (|set|, n)
+            return Gram(len(sets[i]), lambda cols: Xs @ (Xs[cols] * weights[i]).T)
 
-        return {int(i): Gram(X.shape[1], columns(i)) for i in rows}
+        return hessian
 
     def fit_subsets(self, X, y, C, columns, chunk: int | None = None) -> BatchedL1LogReg:
         """Fit problem k on the columns ``columns[k]`` only (random-subset classifiers).

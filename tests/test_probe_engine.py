@@ -278,6 +278,44 @@ def test_lasso_qp_reads_only_the_columns_it_needs_and_gives_the_full_matrix_answ
     assert set(np.flatnonzero(whole)) <= set(asked)
 
 
+def test_lasso_qp_stops_where_rounding_leaves_nothing_to_improve(monkeypatch):
+    """On cell-state-shaped columns (a large offset, a small spread) the signed set's
+    gradient can be held to the optimality condition only to about 1e-10: the QP then takes
+    its set as optimal (to ``SETTLED``) and looks for joiners, instead of crawling by
+    coordinate steps of rounding size. Same minimum as crawling to ``tol``, fewer solves."""
+    import harness.probe_engine as engine
+
+    rng = np.random.default_rng(0)
+    n, d = 8000, 256
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.5, d) + 0.03 * np.tanh(rng.normal(0, 1, (n, 8))
+                                              @ rng.normal(0, 1, (8, d)))
+    X += 0.02 * rng.normal(0, 1, (n, d))
+    X[:, :4] += 0.02 * (2 * y - 1)[:, None] * rng.uniform(0.2, 1.5, (n, 4))
+    Xb = np.hstack([X, np.ones((n, 1))])
+    H, q = 0.25 * Xb.T @ Xb, (0.5 - y) @ Xb  # the first Newton step's model at C = 1
+
+    def value(v):
+        return 0.5 * v @ H @ v + q @ v + np.abs(v).sum()
+
+    def pseudo_gradient(v):
+        g = H @ v + q
+        return np.abs(np.where(v != 0, g + np.sign(v),
+                               np.sign(g) * np.maximum(np.abs(g) - 1, 0))).max()
+
+    solves = []
+    solve = np.linalg.solve
+    monkeypatch.setattr(engine.np.linalg, "solve", lambda *a: solves.append(1) or solve(*a))
+    settled = engine.lasso_qp(H, q, np.zeros(d + 1))
+    n_settled, limit = len(solves), engine.SETTLED
+    monkeypatch.setattr(engine, "SETTLED", 0.0)  # crawl until tol
+    crawled = engine.lasso_qp(H, q, np.zeros(d + 1))
+    assert pseudo_gradient(settled) <= limit
+    assert value(settled) == pytest.approx(value(crawled), rel=1e-12)
+    assert np.array_equal(settled != 0, crawled != 0)
+    assert n_settled < len(solves) - n_settled
+
+
 def test_a_gram_refuses_columns_that_are_not_finite():
     from harness.probe_engine import Gram
 
@@ -300,6 +338,24 @@ def test_newton_by_hessian_columns_is_newton_with_the_whole_hessian():
     np.testing.assert_allclose(lazy.coef_, whole.coef_, atol=1e-6)
     assert np.array_equal(lazy.coef_ != 0, whole.coef_ != 0)
     assert lazy.hessian_columns_ < whole.hessian_columns_ / 2
+
+
+def test_newton_on_working_sets_reaches_the_optimum_of_all_features(monkeypatch):
+    """Each Newton step moves only a working set of features (the non-zero weights and the
+    largest gradients); a step that leaves out a violator is followed by one that sees it.
+    With working sets far smaller than the features, every C of the grid still meets the
+    optimality condition over all of them, at the optimum found with every feature in."""
+    import harness.probe_engine as engine
+    from harness.probes import C_GRID
+
+    X, y = cell_states(6, 1500, d=200, units=(3, 17, 150))
+    whole = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
+    monkeypatch.setattr(engine, "NEWTON_SET", 4)
+    narrow = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
+    assert whole.converged_.all() and narrow.converged_.all()
+    assert narrow.kkt_.max() <= engine.KKT_TOL
+    np.testing.assert_allclose(narrow.objective_, whole.objective_, rtol=1e-9)
+    assert np.array_equal(narrow.coef_ != 0, whole.coef_ != 0)
 
 
 def test_an_engine_fit_short_of_the_optimum_is_an_error(monkeypatch):
