@@ -320,6 +320,7 @@ class BatchedL1LogReg:
 
         z = W @ Xb.T
         self.n_iter_ = self.hessian_columns_ = 0
+        store = {}  # what the Hessians of every step read (see _hessians)
         while True:
             prob = torch.sigmoid(z)
             g = Ct * (prob - t) @ Xb  # (k, p)
@@ -332,7 +333,7 @@ class BatchedL1LogReg:
             sets = {int(i): working_set(Wn[i], gn[i])
                     for i in np.flatnonzero((kkt > KKT_TOL).cpu().numpy())}
             D = np.zeros_like(Wn)
-            hessian = self._hessians(Xb, curvature, sets)
+            hessian = self._hessians(Xb, curvature, sets, store)
             previous = None  # the last problem's new weights: a start for the next one's QP
             for i, ws in sets.items():
                 gram = hessian(i)
@@ -370,38 +371,44 @@ class BatchedL1LogReg:
         self.kkt_ = _pseudo_gradient(W, g).abs().amax(1).cpu().numpy()
         self.converged_ = self.kkt_ <= KKT_TOL
         self.objective_ = objective(W, z).cpu().numpy()
-        self._features_by_row = (None,)
         W = W.cpu().numpy()
         self.coef_, self.intercept_ = W[:, :p - 1], W[:, p - 1]
         return self
 
-    def _hessians(self, Xb, curvature, sets: dict):
+    def _hessians(self, Xb, curvature, sets: dict, store: dict):
         """``hessian(i)``: the Hessian of the loss of problem i of ``sets`` on its working set
         ``sets[i]`` (the rows and columns of those features), as a :class:`Gram`, one problem
         at a time (the CPU's is good until the next is asked for). On CUDA all of each in one
         batched product (the device's matmul is cheap, a trip per column is not); on the CPU
         column by column as the quadratic steps ask for them (a full one is p^2 n
-        multiply-adds per problem: a minute a Newton step at 4096 features)."""
+        multiply-adds per problem: a minute a Newton step at 4096 features). ``store``
+        keeps what every step of one fit reads."""
         rows = sorted(sets)
         full = self.full_hessian if self.full_hessian is not None else Xb.device.type != "cpu"
         if full:
             weights = curvature[torch.as_tensor(rows, device=Xb.device, dtype=torch.long)]
             scaled = Xb.T[None] * torch.sqrt(weights)[:, None, :]  # (k, p, n)
-            H = dict(zip(rows, (scaled @ scaled.transpose(1, 2)).double().cpu().numpy(),
-                         strict=True))
-            return lambda i: Gram.of(H[i][np.ix_(sets[i], sets[i])])
+            H = dict(zip(rows, scaled @ scaled.transpose(1, 2), strict=True))
 
-        if getattr(self, "_features_by_row", (None,))[0] is not Xb:
-            # features as rows (p, n), once a fit, so that a working set's are contiguous
-            # rows; and one buffer for them, reused (a fresh 50 MB array costs more in page
-            # faults than the copy). numpy's BLAS is faster here than torch's.
-            XT = np.ascontiguousarray(Xb.double().cpu().numpy().T)
-            self._features_by_row = (Xb, XT, np.empty_like(XT))
-        _, XT, buffer = self._features_by_row
-        weights = curvature.double().cpu().numpy()
+            def whole(i):  # only the working set's block leaves the device
+                ws = torch.as_tensor(sets[i], device=Xb.device, dtype=torch.long)
+                return Gram.of(H[i][ws][:, ws].double().cpu().numpy())
+
+            return whole
+
+        if "XT" not in store:
+            # the features as rows (p, n), once a fit, so that a working set's are contiguous
+            # rows (numpy's BLAS is faster here than torch's)
+            store["XT"] = np.ascontiguousarray(Xb.double().cpu().numpy().T)
+        XT, weights = store["XT"], curvature.double().cpu().numpy()
+        largest = max(len(ws) for ws in sets.values())
+        if len(store.get("buffer", ())) < largest:
+            # one buffer for a working set's rows, reused: a fresh 50 MB array costs more
+            # in page faults than the copy into it
+            store["buffer"] = np.empty((largest, XT.shape[1]))
 
         def hessian(i):
-            Xs = np.take(XT, sets[i], axis=0, out=buffer[: len(sets[i])])  # (|set|, n)
+            Xs = np.take(XT, sets[i], axis=0, out=store["buffer"][: len(sets[i])])
             return Gram(len(sets[i]), lambda cols: Xs @ (Xs[cols] * weights[i]).T)
 
         return hessian
