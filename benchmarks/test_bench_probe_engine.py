@@ -234,16 +234,17 @@ def _compare(name, problems, loop, engine) -> dict:
     folds = []
     for k, (problem, a, b) in enumerate(zip(problems, loop, engine, strict=False)):
         paper = _gaps(a, b, problem)
-        line = (f"{name} fold {k}: liblinear {_describe(a)} | engine {_describe(b)} | "
-                f"objective {paper['objective']:+.1e}")
+        # printed before the converged run, which can take hours at 4096 columns
+        print(f"{name} fold {k}: liblinear {_describe(a)} | engine {_describe(b)} | "
+              f"objective {paper['objective']:+.1e}", flush=True)
         converged = None
         if not paper["agree"]:
             ref = _protocol([problem], "liblinear", converged=True)[0][0]
             converged = _gaps(ref, b, problem)
-            line += (f"\n    disagree; liblinear converged: {_describe(ref)} | objective "
-                     f"{converged['objective']:+.1e}: "
-                     f"{'agrees' if converged['agree'] else 'DISAGREES'} with the engine")
-        print(line, flush=True)
+            print(f"    disagree; liblinear converged: {_describe(ref)} | objective "
+                  f"{converged['objective']:+.1e}: "
+                  f"{'agrees' if converged['agree'] else 'DISAGREES'} with the engine",
+                  flush=True)
         folds.append((paper, converged))
     return {
         "compared": len(folds),
