@@ -14,8 +14,9 @@ violates the optimality conditions. Warm starts make the deletion sweep cheap, a
 column whose weight is already zero leaves the optimum where it is, so such problems are
 solved exactly by the full fit and need no iteration at all. Problems on their own few
 columns (the random subsets) are solved by proximal Newton steps, as liblinear itself does.
-The probes' C grid (``fit_newton``) is solved by proximal Newton steps whose quadratic models
-are minimised exactly (:func:`lasso_qp`), to an optimality condition far tighter than
+The probes' C grid (``fit_newton``) is solved by proximal Newton steps on working sets of
+features, whose quadratic models are minimised exactly (:func:`lasso_qp`, reading only the
+Hessian columns it needs), to an optimality condition over all features far tighter than
 liblinear's stop. CPU or CUDA.
 """
 
