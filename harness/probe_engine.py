@@ -337,16 +337,17 @@ class BatchedL1LogReg:
             hessian = self._hessians(Xb, curvature, sets, store)
             previous = None  # the last problem's new weights: a start for the next one's QP
             for i, ws in sets.items():
-                gram = hessian(i)
-                q = gn[i, ws] - gram.times(Wn[i, ws])
-                start = Wn[i, ws]
+                gram, start = hessian(i), Wn[i, ws]
+                Hw = gram.times(start)
+                q = gn[i, ws] - Hw
                 if previous is not None:
                     # problems in a row are often neighbours of a C grid: the QP starts
                     # where its model is lower (feature-sign search finds the same minimum
                     # from any start, with far fewer joins from a near one)
                     other = previous[ws]
-                    start = min(start, other, key=lambda v, q=q, gram=gram: (
-                        q @ v + 0.5 * v @ gram.times(v) + np.abs(v).sum()))
+                    if (q @ other + 0.5 * other @ gram.times(other) + np.abs(other).sum()
+                            < q @ start + 0.5 * start @ Hw + np.abs(start).sum()):
+                        start = other
                 x = lasso_qp(gram, q, start)
                 D[i, ws] = x - Wn[i, ws]
                 previous = np.zeros(p)
