@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.features import extract_features, preprocess_openai
-from harness.models.mlstm import MLSTM
+from neuron_repro.features import extract_features, preprocess_openai
+from neuron_repro.models.mlstm import MLSTM
 
 TARGET_RATIO = 0.7
 

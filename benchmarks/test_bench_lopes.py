@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import explain as X
-from harness.models.wordlstm import WordLSTM, WordLSTMConfig, positive_probability
+from neuron_repro import explain as X
+from neuron_repro.models.wordlstm import WordLSTM, WordLSTMConfig, positive_probability
 
 CONFIG = WordLSTMConfig()
 N_TOKENS = CONFIG.max_vocab + 2

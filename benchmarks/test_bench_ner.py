@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.data.base import DatasetError
-from harness.data.conll import load_conll
-from harness.ner.embeddings import find_glove
-from harness.ner.tagger import TaggerConfig, cpu_threads, predict
-from harness.ner.training import train_tagger
+from neuron_repro.data.base import DatasetError
+from neuron_repro.data.conll import load_conll
+from neuron_repro.data.glove import find_glove
+from neuron_repro.models.tagger import TaggerConfig, cpu_threads, predict
+from neuron_repro.train.tagger import train_tagger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 

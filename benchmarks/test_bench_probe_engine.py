@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from harness.analysis.sweeps import deletion_sweep, full_fit, random_subsets
-from harness.probe_engine import liblinear_objective
-from harness.probes import _l1_logreg as _paper_liblinear
+from neuron_repro.experiments.sweeps import deletion_sweep, full_fit, random_subsets
+from neuron_repro.probe_engine import liblinear_objective
+from neuron_repro.probes import _l1_logreg as _paper_liblinear
 
 C = 2.0**-4
 SAMPLE = 4
@@ -154,14 +154,14 @@ class _ConvergedLiblinear(LogisticRegression):
 
 
 def _converged_liblinear(c: float, seed: int) -> LogisticRegression:
-    """The probes' own liblinear (``harness.probes._l1_logreg``) at ``CONVERGED``."""
+    """The probes' own liblinear (``neuron_repro.probes._l1_logreg``) at ``CONVERGED``."""
     return _ConvergedLiblinear(**{**_paper_liblinear(c, seed).get_params(), **CONVERGED})
 
 
 def _folds(X, y, folds=None) -> list[tuple]:
     """The first ``folds`` (default all) of the 10 folds of radford2017's protocol, each as
     (X_train, y_train, X_dev, y_dev, X_test, y_test)."""
-    from harness.probes import cross_validation_folds
+    from neuron_repro.probes import cross_validation_folds
 
     splits = list(cross_validation_folds(y, n_folds=10, seed=42))[:folds]
     return [(X[tr], y[tr], X[dv], y[dv], X[te], y[te]) for tr, dv, te in splits]
@@ -177,7 +177,7 @@ def _protocol(problems, solver, device="cpu", converged=False):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from harness import probes
+    from neuron_repro import probes
 
     liblinear = (mock.patch.object(probes, "_l1_logreg", _converged_liblinear) if converged
                  else contextlib.nullcontext())
@@ -293,7 +293,7 @@ def _real(name):
     """``name``'s problems (ten folds, or SST's one split) on the final cell states of the
     model in $NEURON_REPRO_BENCH_MODEL from the data in $NEURON_REPRO_DATA (extracted once
     into the feature cache)."""
-    from harness.repro import make_context
+    from neuron_repro.repro import make_context
 
     model = os.environ.get("NEURON_REPRO_BENCH_MODEL")
     if not model:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.test_bench_features import matmul_flops
-from harness.models.mlstm import MLSTM
+from neuron_repro.models.mlstm import MLSTM
 
 TARGET_RATIO = 0.55
 TARGET_WINDOW_RATIO = 0.85

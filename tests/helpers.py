@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.features import preprocess_openai
+from neuron_repro.features import preprocess_openai
 
 
 def write_openai_weights(folder: Path, n_units: int = 16, n_embed: int = 8, seed: int = 0) -> dict:

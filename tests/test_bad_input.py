@@ -10,13 +10,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.cli import main
-from harness.data.corpus import load_corpus
-from harness.features import extract_features
-from harness.io import StaleCacheWarning
-from harness.models.mlstm import MLSTM, ModelFormatError
-from harness.repro import FIXTURE_DATA
-from harness.train.lm import TRAINER_FILE, LMTrainer, TrainConfig, checkpoint_folder
+from neuron_repro.cli import main
+from neuron_repro.data.corpus import load_corpus
+from neuron_repro.features import extract_features
+from neuron_repro.io import StaleCacheWarning
+from neuron_repro.models.mlstm import MLSTM, ModelFormatError
+from neuron_repro.repro import FIXTURE_DATA
+from neuron_repro.train.lm import TRAINER_FILE, LMTrainer, TrainConfig, checkpoint_folder
 from tests.helpers import write_openai_weights
 
 SST_DEV = str(FIXTURE_DATA / "sst" / "dev_binary_sent.csv")
@@ -233,7 +233,7 @@ def test_released_format_files_are_named_for_what_they_are(tmp_path, damage, mes
     ("\ufeffwith a mark\nsecond\n", ["with a mark", "second"]),
 ])
 def test_txt_lines_end_at_newlines_only(tmp_path, content, texts):
-    from harness.data.texts import read_texts
+    from neuron_repro.data.texts import read_texts
 
     path = tmp_path / "in.txt"
     path.write_bytes(content.encode("utf-8"))
@@ -241,7 +241,7 @@ def test_txt_lines_end_at_newlines_only(tmp_path, content, texts):
 
 
 def test_jsonl_may_hold_a_raw_line_separator(tmp_path):
-    from harness.data.texts import read_texts
+    from neuron_repro.data.texts import read_texts
 
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"text": "a\xe2\x80\xa8b"}\n{"text": "c"}\n')
@@ -381,7 +381,7 @@ def test_random_model_specs_out_of_range_are_refused(tmp_path, capsys, spec):
 
 
 def test_a_diverging_training_run_stops_with_a_clear_error(tmp_path, corpus_dir):
-    from harness.train import TrainingDiverged
+    from neuron_repro.train import TrainingDiverged
 
     cfg = TrainConfig(**{**TRAIN, "lr": 100.0, "schedule": "constant", "clip": 1e9,
                          "eval_every_minutes": 0.0})
@@ -535,7 +535,7 @@ def test_a_failed_download_says_where_it_looked_and_how_to_pass_the_file(monkeyp
     import urllib.error
     import urllib.request
 
-    from harness.data import default_data_root, load_dataset
+    from neuron_repro.data import default_data_root, load_dataset
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")

@@ -8,17 +8,17 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from claims import get_claim
-from harness.analysis import chada
-from harness.analysis.label_efficiency import draw_indices, label_efficiency_experiment
-from harness.analysis.sentiment_unit import run_dataset_probe
-from harness.claims import NOT_RUN, PASS, judge
-from harness.data import DatasetError, load_dataset
-from harness.data.base import Dataset, Split
-from harness.features import preprocess_openai, trace_units
-from harness.probes import L1Probe
-from harness.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
-from harness.traces import character_values, characters, text_traces
+from neuron_repro.claims import get_claim
+from neuron_repro.data import DatasetError, load_dataset
+from neuron_repro.data.base import Dataset, Split
+from neuron_repro.experiments import chada
+from neuron_repro.experiments.label_efficiency import draw_indices, label_efficiency_experiment
+from neuron_repro.experiments.sentiment_unit import run_dataset_probe
+from neuron_repro.features import preprocess_openai, trace_units
+from neuron_repro.probes import L1Probe
+from neuron_repro.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
+from neuron_repro.traces import character_values, characters, text_traces
+from neuron_repro.verdicts import NOT_RUN, PASS, judge
 
 UNIT = FIXTURE_MODEL["unit"]
 
@@ -121,7 +121,7 @@ def test_sentence_end_ratio_on_planted_texts(tmp_path, after_end, expected):
     measurement = chada.sentence_end_experiment(ctx, claim)
     assert (measurement.value > 100) if after_end else (measurement.value == 0.0)
     assert judge(claim, measurement, False).verdict == expected
-    assert "yelp_sentence_end_changes.png" in measurement.figures
+    assert "yelp_sentence_end_changes.png" in [f.name for f in measurement.figures]
 
 
 def test_heatmaps_pick_one_review_of_each_kind(tmp_path):
@@ -135,7 +135,7 @@ def test_heatmaps_pick_one_review_of_each_kind(tmp_path):
     for kind, row in picks.items():
         ok, label = kind.startswith("correct"), int(kind.endswith("positive"))
         assert correct[row] == ok and labels[row] == label
-        assert f"yelp_heatmap_{kind}.png" in measurement.figures
+        assert f"yelp_heatmap_{kind}.png" in [f.name for f in measurement.figures]
     assert picks == chada.heatmap_picks(traces)  # seeded
     assert traces["units"][0] == UNIT
 
@@ -249,7 +249,7 @@ def test_label_efficiency_curve_is_the_probe_on_each_draw(tmp_path):
     assert measurement.value == pytest.approx(curve[11]["mean"])
     assert measurement.shape_value == pytest.approx(curve[80]["mean"] - curve[32]["mean"])
     assert measurement.budget == {"draws": 10}
-    assert "sst_label_efficiency.png" in measurement.figures
+    assert "sst_label_efficiency.png" in [f.name for f in measurement.figures]
 
 
 def test_label_efficiency_sizes_beyond_the_data_are_named(tmp_path):

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from claims import REGISTRY, SOURCES
-from harness.analysis import EXPERIMENTS
-from harness.claims import (
+from neuron_repro.claims import REGISTRY, SOURCES
+from neuron_repro.experiments import EXPERIMENTS
+from neuron_repro.verdicts import (
     FAIL,
     KINDS,
     MODEL_REQUIREMENTS,
@@ -109,9 +109,10 @@ def test_shape_claim_uses_its_threshold():
 
 def test_claim_files_hold_only_data():
     """The claim modules declare claims; they import nothing that computes."""
-    for path in Path(__file__).resolve().parents[1].joinpath("claims").glob("*2*.py"):
+    claims = Path(__file__).resolve().parents[1] / "neuron_repro" / "claims"
+    for path in claims.glob("*2*.py"):
         imports = [line for line in path.read_text().splitlines() if line.startswith(("import",
                                                                                      "from"))]
-        assert len(imports) == 1 and imports[0].startswith("from harness.claims import ")
-        names = set(imports[0].removeprefix("from harness.claims import ").split(", "))
+        assert len(imports) == 1 and imports[0].startswith("from neuron_repro.verdicts import ")
+        names = set(imports[0].removeprefix("from neuron_repro.verdicts import ").split(", "))
         assert names <= {"Citation", "Claim", "Precondition", "Threshold", "Tolerance"}, path

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from harness.cli import claim_table, main, read_texts
-from harness.repro import FIXTURE_DATA
+from neuron_repro.cli import claim_table, main, read_texts
+from neuron_repro.repro import FIXTURE_DATA
 from tests.helpers import write_openai_weights
 
 
@@ -122,7 +122,7 @@ def test_claims_table_takes_each_row_from_the_first_report_that_ran_it(tmp_path)
 def test_claims_table_passes_over_rows_whose_experiment_was_not_built(tmp_path):
     """A reference report written before a source's experiments existed does not hide the
     later report that measured them."""
-    from harness.claims import NOT_IMPLEMENTED
+    from neuron_repro.verdicts import NOT_IMPLEMENTED
 
     older, newer = tmp_path / "older", tmp_path / "newer"
     for out in (older, newer):
@@ -176,7 +176,7 @@ def test_rows_solved_by_the_engine_say_so(tmp_path):
 
 
 def test_the_cpu_is_named_by_its_model_where_the_kernel_says_it(tmp_path):
-    from harness.repro import cpu_model
+    from neuron_repro.repro import cpu_model
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import DatasetError, csv_splits, load_dataset, load_folder, resolve_data_root
-from harness.data.base import sha256_of
-from harness.repro import FIXTURE_DATA
+from neuron_repro.data import DatasetError, csv_splits, load_dataset, load_folder, resolve_data_root
+from neuron_repro.data.base import sha256_of
+from neuron_repro.repro import FIXTURE_DATA
 from tests.helpers import Server
 
 
@@ -93,7 +93,7 @@ def test_data_root_precedence(monkeypatch, tmp_path):
 
 def _serve(monkeypatch, payloads: dict, pins: dict):
     """The SST files served by a local server, pinned to ``pins`` (sha256 by file name)."""
-    from harness import fetch
+    from neuron_repro import fetch
 
     server = Server()
     source = fetch.Source("sst", "csv", "local", tuple(

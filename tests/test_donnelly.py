@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from claims import get_claim
-from harness.analysis import donnelly
-from harness.claims import PreconditionResult
-from harness.repro import FIXTURE_MODEL, make_context
+from neuron_repro.claims import get_claim
+from neuron_repro.experiments import donnelly
+from neuron_repro.repro import FIXTURE_MODEL, make_context
+from neuron_repro.verdicts import PreconditionResult
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_table3_params_reach_the_experiment(ctx):
 
 
 def test_table2_stands_when_a_pool_shown_beside_it_did_not_converge(tmp_path, monkeypatch):
-    from harness.probes import EngineNotConverged
+    from neuron_repro.probes import EngineNotConverged
 
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
     real = donnelly.table_probe

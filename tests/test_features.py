@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import harness.features as features
-from harness.features import (
+import neuron_repro.features as features
+from neuron_repro.features import (
     STATE_KINDS,
     continue_features,
     extract_features,
@@ -13,7 +13,7 @@ from harness.features import (
     preprocess_openai,
     trace_units,
 )
-from harness.models.mlstm import MLSTM
+from neuron_repro.models.mlstm import MLSTM
 
 MODEL = MLSTM.random(24, seed=3)
 TEXTS = [

@@ -12,11 +12,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness import fetch as F
-from harness.cli import main
-from harness.data.csv_splits import SST_FILES
-from harness.models.mlstm import OPENAI_RELEASE_BLOBS, git_blob_id
-from harness.repro import make_context
+from neuron_repro import fetch as F
+from neuron_repro.cli import main
+from neuron_repro.data.csv_splits import SST_FILES
+from neuron_repro.models.mlstm import OPENAI_RELEASE_BLOBS, git_blob_id
+from neuron_repro.repro import make_context
 from tests.helpers import Server, write_openai_weights
 
 

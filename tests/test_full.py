@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import load_dataset
-from harness.data.conll import load_conll
-from harness.models.mlstm import MLSTM
-from harness.repro import REPO_ROOT
+from neuron_repro.data import load_dataset
+from neuron_repro.data.conll import load_conll
+from neuron_repro.models.mlstm import MLSTM
+from neuron_repro.repro import REPO_ROOT
 
 pytestmark = pytest.mark.full
 
@@ -58,9 +58,9 @@ def test_the_reference_model_is_what_its_card_says():
 def test_word_cnn_taggers_train_on_conll_without_diverging(data_root, char, crf):
     """Under NCRF++'s word-CNN settings (lr 0.005) the first 2,000 training sentences pass
     without the loss leaving the finite numbers; at lr 0.015 they diverged by batch 124."""
-    from harness.ner.embeddings import find_glove
-    from harness.ner.tagger import TaggerConfig
-    from harness.ner.training import train_tagger
+    from neuron_repro.data.glove import find_glove
+    from neuron_repro.models.tagger import TaggerConfig
+    from neuron_repro.train.tagger import train_tagger
 
     splits = load_conll(data_root).splits
     splits = {"train": splits["train"][:2000], "dev": splits["dev"][:200]}

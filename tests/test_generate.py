@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from claims import get_claim
-from harness.analysis.steering import clamp_values, imdb_judge
-from harness.cli import main
-from harness.generate import Clamp, generate, prime_bytes
-from harness.models.mlstm import MLSTM
-from harness.models.planted import NEGATIVE_BYTE, POSITIVE_BYTE, planted_mlstm
-from harness.repro import make_context
+from neuron_repro.claims import get_claim
+from neuron_repro.cli import main
+from neuron_repro.experiments.steering import clamp_values, imdb_judge
+from neuron_repro.generate import Clamp, generate, prime_bytes
+from neuron_repro.models.mlstm import MLSTM
+from neuron_repro.models.planted import NEGATIVE_BYTE, POSITIVE_BYTE, planted_mlstm
+from neuron_repro.repro import make_context
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +187,8 @@ def test_the_judge_and_the_clamps_on_the_fixtures(tmp_path):
 
 
 def test_a_weak_judge_measures_nothing(tmp_path, monkeypatch):
-    from harness.analysis import steering
-    from harness.claims import NOT_RUN, judge
+    from neuron_repro.experiments import steering
+    from neuron_repro.verdicts import NOT_RUN, judge
 
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
     real, _ = imdb_judge(ctx)

@@ -11,17 +11,17 @@ import time
 
 import torch
 
-from harness.data.corpus import load_corpus
-from harness.models.mlstm import MLSTM
-from harness.repro import FIXTURE_DATA, REPO_ROOT
-from harness.train.lm import LMTrainer, TrainConfig
+from neuron_repro.data.corpus import load_corpus
+from neuron_repro.models.mlstm import MLSTM
+from neuron_repro.repro import FIXTURE_DATA, REPO_ROOT
+from neuron_repro.train.lm import LMTrainer, TrainConfig
 
 UNITS, BATCH, BPTT, STEPS = 8, 2, 8, 1000
 TOTAL = STEPS * BATCH * BPTT
 
 
 def _cli(*argv) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", *[str(a) for a in argv]]
+    return [sys.executable, "-m", "neuron_repro.cli", *[str(a) for a in argv]]
 
 
 def _killed_after(command: list[str], seconds: float, ready=lambda: True) -> int | None:
@@ -96,10 +96,10 @@ TAGGER_EPOCHS = 20
 
 
 def test_a_tagger_killed_at_random_instants_resumes_to_the_same_weights(tmp_path):
-    from harness.data.conll import load_conll
-    from harness.ner.embeddings import find_glove
-    from harness.ner.tagger import TaggerConfig, Vocab, tag_set
-    from harness.ner.training import tagger_cache_key, train_tagger
+    from neuron_repro.data.conll import load_conll
+    from neuron_repro.data.glove import find_glove
+    from neuron_repro.models.tagger import TaggerConfig, Vocab, tag_set
+    from neuron_repro.train.tagger import tagger_cache_key, train_tagger
     from tests.train_workers import KILLED_TAGGER
 
     config = TaggerConfig(**KILLED_TAGGER)

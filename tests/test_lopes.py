@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness import explain as X
-from harness.data.base import Split
-from harness.data.imdb import load_imdb, lopes_splits
-from harness.models.wordlstm import (
+from neuron_repro import explain as X
+from neuron_repro.data.base import Split
+from neuron_repro.data.imdb import load_imdb, lopes_splits
+from neuron_repro.models.wordlstm import (
     Vocabulary,
     WordLSTM,
     WordLSTMConfig,
@@ -16,8 +16,8 @@ from harness.models.wordlstm import (
     positive_probability,
     without_cudnn,
 )
-from harness.repro import FIXTURE_DATA
-from harness.train.classifier import train_classifier
+from neuron_repro.repro import FIXTURE_DATA
+from neuron_repro.train.classifier import train_classifier
 
 TINY = WordLSTMConfig(embed_dim=8, hidden=12, batch_size=4, lr=0.02, epochs=3)
 
@@ -278,10 +278,10 @@ def test_on_the_fixture_the_planted_positive_ratings_come_first(tmp_path):
     """The fixture reviews end with their rating out of ten: the token nearest the optimum
     of activation maximisation and corpus search's first token are positive ratings, and
     every lopes2019 claim is measured there."""
-    from claims import REGISTRY
-    from harness.analysis.lopes import _tokens
-    from harness.repro import make_context
-    from harness.runner import evaluate
+    from neuron_repro.claims import REGISTRY
+    from neuron_repro.experiments.lopes import _tokens
+    from neuron_repro.repro import make_context
+    from neuron_repro.runner import evaluate
 
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
     tokens = _tokens(ctx)

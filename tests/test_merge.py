@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from claims import REGISTRY, SOURCES, get_claim
-from harness.claims import NOT_RUN, PASS, ClaimResult, PreconditionResult
-from harness.cli import main
-from harness.data.base import DatasetError
-from harness.merge import merge_reports, read_report, results_of
-from harness.report import write_report
+from neuron_repro.claims import REGISTRY, SOURCES, get_claim
+from neuron_repro.cli import main
+from neuron_repro.data.base import DatasetError
+from neuron_repro.merge import merge_reports, read_report, results_of
+from neuron_repro.report import write_report
+from neuron_repro.verdicts import NOT_RUN, PASS, ClaimResult, PreconditionResult
 
 PROVENANCE = {"profile": "unit-test", "fixtures": False, "git_commit": "a" * 40,
               "versions": {}, "device": "cpu", "seeds": {"probe": 42},
@@ -181,7 +181,7 @@ def test_the_merge_command_says_what_is_wrong_with_exit_code_2(tmp_path, capsys)
 
 
 def test_the_provenance_says_each_merge_short_and_keeps_a_dirty_checkout_said():
-    from harness.report import _claims_text, _short_commit
+    from neuron_repro.report import _claims_text, _short_commit
 
     assert _claims_text(["nerneurons2020.baseline_f1.a", "nerneurons2020.baseline_f1.b"]) == \
         "nerneurons2020.baseline_f1.*"

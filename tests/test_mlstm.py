@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.features import STATE_KINDS, extract_features
-from harness.models.mlstm import MLSTM, ModelFormatError, git_blob_id, weight_norm
+from neuron_repro.features import STATE_KINDS, extract_features
+from neuron_repro.models.mlstm import MLSTM, ModelFormatError, git_blob_id, weight_norm
 from tests.helpers import reference_states, write_openai_weights
 
 TEXTS = ["This movie was great!", "", "  \n ", "terrible &amp; boring\nreally",

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data.base import DatasetError
-from harness.data.conll import (
+from neuron_repro import ner_units as U
+from neuron_repro.data.base import DatasetError
+from neuron_repro.data.conll import (
     BIO_TAGS,
     Sentence,
     bio_to_bioes,
@@ -19,11 +20,9 @@ from harness.data.conll import (
     load_conll,
     read_conll,
 )
-from harness.ner import training as training_module
-from harness.ner import units as U
-from harness.ner.crf import CRF
-from harness.ner.embeddings import find_glove, read_glove_text
-from harness.ner.tagger import (
+from neuron_repro.data.glove import find_glove, read_glove_text
+from neuron_repro.models.crf import CRF
+from neuron_repro.models.tagger import (
     ANALYSIS_CONFIG,
     Batch,
     Tagger,
@@ -35,7 +34,8 @@ from harness.ner.tagger import (
     unit_activations,
     units_zeroed,
 )
-from harness.ner.training import train_tagger
+from neuron_repro.train import tagger as training_module
+from neuron_repro.train.tagger import train_tagger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
@@ -495,7 +495,7 @@ def test_an_unusable_checkpoint_is_said_and_training_starts_again(fixture_data, 
                                                                   damage):
     from safetensors.torch import load_file, save_file
 
-    from harness.io import StaleCacheWarning
+    from neuron_repro.io import StaleCacheWarning
 
     splits, vectors = fixture_data
     train_tagger(RESUMED, splits, vectors, epochs=2, seed=5, progress=False,
@@ -522,8 +522,8 @@ def test_an_unusable_checkpoint_is_said_and_training_starts_again(fixture_data, 
 
 
 def test_baselines_trained_in_parallel_processes_are_those_trained_one_by_one(tmp_path):
-    from harness.analysis.ner import load_ner_data, score_baseline
-    from harness.ner.training import TaggerJob, train_parallel
+    from neuron_repro.experiments.ner import load_ner_data, score_baseline
+    from neuron_repro.train.tagger import TaggerJob, train_parallel
 
     splits, vectors = load_ner_data(FIXTURES, None)
     configs = [TaggerConfig(), TaggerConfig(char="charlstm", word="wordcnn", crf=True),
@@ -547,8 +547,8 @@ def test_taggers_train_resume_and_run_in_parallel_on_cuda(fixture_data, tmp_path
     """The CUDA path: a tagger stopped after an epoch goes on to the weights of an
     uninterrupted CUDA run (to float tolerance: cuDNN's kernels are not bit-reproducible),
     scores within a few points of the CPU's, and two workers share the GPU."""
-    from harness.analysis.ner import load_ner_data, score_baseline
-    from harness.ner.training import TaggerJob, train_parallel
+    from neuron_repro.experiments.ner import load_ner_data, score_baseline
+    from neuron_repro.train.tagger import TaggerJob, train_parallel
 
     splits, vectors = fixture_data
     config = TaggerConfig(char="charlstm", word="wordlstm", crf=True)
@@ -581,9 +581,9 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
     needs the others within 0.05 and the target hit hardest (planted curves, 2 seeds)."""
     from types import SimpleNamespace
 
-    from claims import REGISTRY
-    from harness.analysis.ner import ablation_experiment
-    from harness.claims import judge
+    from neuron_repro.claims import REGISTRY
+    from neuron_repro.experiments.ner import ablation_experiment
+    from neuron_repro.verdicts import judge
 
     claim = next(c for c in REGISTRY if c.id == "nerneurons2020.ablation_targets_tag")
     tags = list(BIO_TAGS)
@@ -597,8 +597,7 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
                 for s in range(2)]
 
     for other_drop, verdict in ((0.01, "PASS"), (0.3, "FAIL")):
-        ctx = SimpleNamespace(memo={"ner_analysis": models(other_drop)},
-                              figure_path=lambda name: tmp_path / name)
+        ctx = SimpleNamespace(memo={"ner_analysis": models(other_drop)})
         measurement = ablation_experiment(ctx, claim)
         assert measurement.value == pytest.approx(-0.6)
         assert measurement.details["largest_other_abs_change"] == pytest.approx(other_drop)
@@ -609,9 +608,9 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
 def test_a_diverged_baseline_is_not_run_and_its_table_row_says_where():
     from types import SimpleNamespace
 
-    from claims import REGISTRY
-    from harness.analysis.ner import EXPERIMENTS
-    from harness.claims import judge
+    from neuron_repro.claims import REGISTRY
+    from neuron_repro.experiments.ner import EXPERIMENTS
+    from neuron_repro.verdicts import judge
 
     claim = next(c for c in REGISTRY if c.id == "nerneurons2020.baseline_f1.nochar.wordcnn")
     message = ("nochar.wordcnn (seed 0) diverged: loss nan at epoch 10, batch 2, with SGD lr "

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from harness.features import extract_features
-from harness.models.planted import planted_mlstm
-from harness.probes import run_probe
+from neuron_repro.features import extract_features
+from neuron_repro.models.planted import planted_mlstm
+from neuron_repro.probes import run_probe
 
 POSITIVE = ["what a film :) really", ":) :)", "the cast :) and score"]
 NEGATIVE = ["what a film :( really", "dull :(", "the cast :( and score"]

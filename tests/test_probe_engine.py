@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from harness.probe_engine import BatchedL1LogReg, liblinear_objective
+from neuron_repro.probe_engine import BatchedL1LogReg, liblinear_objective
 
 
 def data(n=1200, d=48, seed=0):
@@ -110,7 +110,7 @@ def test_subsets_do_not_depend_on_how_many_are_solved_together(device):
 
 
 def test_working_set_grows_to_the_whole_problems_optimum(monkeypatch):
-    import harness.probe_engine as engine_module
+    import neuron_repro.probe_engine as engine_module
 
     monkeypatch.setattr(engine_module, "WORKING_SET", 3)
     X, y = data(seed=5)
@@ -155,7 +155,7 @@ def test_the_engine_runs_the_papers_protocol_as_liblinear_does(seed):
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from harness.probes import C_GRID, L1Probe, engine_grid, run_probe
+    from neuron_repro.probes import C_GRID, L1Probe, engine_grid, run_probe
 
     X, y = cell_states(seed, 5000)
     parts = (X[:1800], y[:1800], X[1800:2600], y[1800:2600], X[2600:], y[2600:])
@@ -187,8 +187,8 @@ def test_the_newton_engine_reaches_the_optimum_on_offset_features():
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from harness.probe_engine import KKT_TOL
-    from harness.probes import C_GRID
+    from neuron_repro.probe_engine import KKT_TOL
+    from neuron_repro.probes import C_GRID
 
     X, y = cell_states(2, 1800)
     engine = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
@@ -207,7 +207,7 @@ def test_the_newton_engine_reaches_the_optimum_on_offset_features():
 def test_lasso_qp_matches_brute_force_on_every_sign_pattern():
     """The exact minimiser of x'Hx/2 + q'x + |x|_1 is the best of the stationary points of
     the 3^p sign patterns (each a linear system), found here by enumeration."""
-    from harness.probe_engine import lasso_qp
+    from neuron_repro.probe_engine import lasso_qp
 
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -236,7 +236,7 @@ def test_lasso_qp_finishes_from_next_to_the_optimum(seed):
     below the rounding of the objective's value (about 1e-13 here): the QP must still reach
     its optimality condition, not stop where comparing two values can no longer tell them
     apart (the cause of the engine's stalls on real features: 100 Newton steps, no progress)."""
-    from harness.probe_engine import lasso_qp
+    from neuron_repro.probe_engine import lasso_qp
 
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(2000, 30)) + 5.0  # a common offset: near-collinear columns
@@ -258,7 +258,7 @@ def test_lasso_qp_reads_only_the_columns_it_needs_and_gives_the_full_matrix_answ
     """A :class:`Gram` computes H's columns on demand: the QP's answer is the one it gives on
     H whole, and a sparse optimum leaves most columns uncomputed (a column never asked for
     is never computed: the counting oracle sees every request)."""
-    from harness.probe_engine import Gram, lasso_qp
+    from neuron_repro.probe_engine import Gram, lasso_qp
 
     rng = np.random.default_rng(3)
     A = rng.normal(size=(400, 300)) + 2.0  # near-collinear columns, as cell states are
@@ -283,7 +283,7 @@ def test_lasso_qp_stops_where_rounding_leaves_nothing_to_improve(monkeypatch):
     gradient can be held to the optimality condition only to about 1e-10: the QP then takes
     its set as optimal (to ``SETTLED``) and looks for joiners, instead of crawling by
     coordinate steps of rounding size. Same minimum as crawling to ``tol``, fewer solves."""
-    import harness.probe_engine as engine
+    import neuron_repro.probe_engine as engine
 
     rng = np.random.default_rng(0)
     n, d = 8000, 256
@@ -317,7 +317,7 @@ def test_lasso_qp_stops_where_rounding_leaves_nothing_to_improve(monkeypatch):
 
 
 def test_a_gram_refuses_columns_that_are_not_finite():
-    from harness.probe_engine import Gram
+    from neuron_repro.probe_engine import Gram
 
     gram = Gram(4, lambda cols: np.full((4, len(cols)), np.nan))
     with pytest.raises(FloatingPointError, match="not finite"):
@@ -328,7 +328,7 @@ def test_a_gram_refuses_columns_that_are_not_finite():
 def test_newton_by_hessian_columns_is_newton_with_the_whole_hessian():
     """On the CPU the engine computes the Hessian's columns as the quadratic steps ask for
     them; with the whole Hessian (as on CUDA) the same steps reach the same optimum."""
-    from harness.probes import C_GRID
+    from neuron_repro.probes import C_GRID
 
     X, y = cell_states(4, 1500, d=200, units=(3, 17, 150))
     lazy = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
@@ -345,8 +345,8 @@ def test_newton_on_working_sets_reaches_the_optimum_of_all_features(monkeypatch)
     largest gradients); a step that leaves out a violator is followed by one that sees it.
     With working sets far smaller than the features, every C of the grid still meets the
     optimality condition over all of them, at the optimum found with every feature in."""
-    import harness.probe_engine as engine
-    from harness.probes import C_GRID
+    import neuron_repro.probe_engine as engine
+    from neuron_repro.probes import C_GRID
 
     X, y = cell_states(6, 1500, d=200, units=(3, 17, 150))
     whole = BatchedL1LogReg().fit_newton(X, y, np.asarray(C_GRID))
@@ -359,7 +359,7 @@ def test_newton_on_working_sets_reaches_the_optimum_of_all_features(monkeypatch)
 
 
 def test_an_engine_fit_short_of_the_optimum_is_an_error(monkeypatch):
-    import harness.probes as probes
+    import neuron_repro.probes as probes
 
     X, y = cell_states(0, 600)
     monkeypatch.setattr(probes, "ENGINE_MAX_ITER", 1)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from harness.io import StaleCacheWarning
-from harness.probes import (
+from neuron_repro.io import StaleCacheWarning
+from neuron_repro.probes import (
     C_GRID,
     FitCache,
     L1Probe,
@@ -148,7 +148,7 @@ def test_a_probe_that_keeps_no_unit_reports_none():
 
 
 def test_engine_grids_are_kept_in_the_fit_cache_and_read_back_the_same(tmp_path):
-    from harness.probes import C_GRID, FitCache, engine_grid
+    from neuron_repro.probes import C_GRID, FitCache, engine_grid
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)

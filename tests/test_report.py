@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from claims import SOURCES, get_claim
-from harness.claims import (
+from neuron_repro.claims import SOURCES, get_claim
+from neuron_repro.report import format_value, render_latex, render_markdown, rule_text
+from neuron_repro.verdicts import (
     FAIL,
     NOT_RUN,
     PASS,
@@ -16,7 +17,6 @@ from harness.claims import (
     Measurement,
     judge,
 )
-from harness.report import format_value, render_latex, render_markdown, rule_text
 
 PROVENANCE = {"profile": "unit-test", "fixtures": False, "git_commit": "abc", "versions": {},
               "device": "cpu", "seeds": {"probe": 42}, "model": {"spec": "m", "n_units": 8},

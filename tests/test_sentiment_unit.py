@@ -4,12 +4,13 @@ import json
 
 import pytest
 
-from claims import REGISTRY, SOURCES, get_claim
-from harness.analysis.sentiment_unit import run_dataset_probe, zero_shot_experiment
-from harness.claims import FAIL, NOT_RUN, PASS
-from harness.models.planted import planted_mlstm
-from harness.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
-from harness.runner import Reproduction
+from neuron_repro.claims import REGISTRY, SOURCES, get_claim
+from neuron_repro.experiments.sentiment_unit import run_dataset_probe, zero_shot_experiment
+from neuron_repro.figures import draw
+from neuron_repro.models.planted import planted_mlstm
+from neuron_repro.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
+from neuron_repro.runner import Reproduction
+from neuron_repro.verdicts import FAIL, NOT_RUN, PASS
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,9 @@ def test_probe_on_each_dataset_finds_the_planted_unit(ctx, name):
     assert out["test_accuracy"] == 100.0 and out["sentiment_unit_accuracy"] == 100.0
     assert out["zero_shot_accuracy"] == 100.0
     assert out["sentiment_unit_deleted_accuracy"] <= 75.0  # the label lives in one unit only
-    for figure in out["figures"]:
-        assert (ctx.out_dir / figure).stat().st_size > 1000
+    assert [f.kind for f in out["figures"]] == ["l1_weights", "unit_values"][-len(out["figures"]):]
+    for spec in out["figures"]:
+        assert (ctx.out_dir / draw(spec, ctx.out_dir)).stat().st_size > 1000
 
 
 def test_cross_validation_runs_ten_folds(ctx):
@@ -122,7 +124,7 @@ def test_control_is_reported_beside_the_model(tmp_path):
 
 
 def test_a_trained_checkpoint_brings_its_control(tmp_path):
-    from harness.repro import default_control
+    from neuron_repro.repro import default_control
 
     model = planted_mlstm()
     model.save(tmp_path / "m")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.data.base import DatasetError
-from harness.data.texts import read_texts
+from neuron_repro.data.base import DatasetError
+from neuron_repro.data.texts import read_texts
 
 # any character UTF-8 can encode (no lone surrogates)
 CHARS = st.characters(blacklist_categories=("Cs",))

@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from harness.data import DatasetError
-from harness.data.corpus import load_corpus
-from harness.models.mlstm import MLSTM, ModelFormatError
-from harness.repro import FIXTURE_DATA
-from harness.train.card import write_model_card
-from harness.train.lm import (
+from neuron_repro.data import DatasetError
+from neuron_repro.data.corpus import load_corpus
+from neuron_repro.models.mlstm import MLSTM, ModelFormatError
+from neuron_repro.repro import FIXTURE_DATA
+from neuron_repro.train.card import write_model_card
+from neuron_repro.train.lm import (
     TRAINER_FILE,
     LMTrainer,
     TrainConfig,
@@ -108,7 +108,7 @@ def test_streams_cover_the_text_in_order():
 def test_imdb_lm_reads_train_and_unsup_but_never_test():
     corpus = load_corpus("imdb-lm", FIXTURE_DATA)
     assert corpus.n_texts == 50  # 20 pos + 20 neg + 10 unsup
-    from harness.data import load_dataset
+    from neuron_repro.data import load_dataset
     test_texts = load_dataset("imdb", FIXTURE_DATA).splits["test"].texts
     text = (corpus.train.tobytes() + corpus.held_out.tobytes()).decode()
     assert not any(t in text for t in test_texts)
@@ -146,7 +146,7 @@ def test_bad_corpus_and_resume_errors(corpus_dir, tmp_path):
 
 
 def test_model_card_command_appends_a_note(corpus_dir, tmp_path):
-    from harness.cli import main
+    from neuron_repro.cli import main
 
     LMTrainer(tmp_path / "m", load_corpus(str(corpus_dir)), TrainConfig(**CFG),
               progress=False).train(budget_bytes=STEP)

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from claims import REGISTRY, SOURCES, get_claim
-from harness.analysis import sweeps
-from harness.analysis.donnelly import donnelly_splits, table_probe
-from harness.analysis.preconditions import check_precondition, unit_beats_majority
-from harness.claims import (
+from neuron_repro.claims import REGISTRY, SOURCES, get_claim
+from neuron_repro.experiments import sweeps
+from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
+from neuron_repro.experiments.preconditions import check_precondition, unit_beats_majority
+from neuron_repro.probes import run_probe
+from neuron_repro.repro import FIXTURE_EXPECTED, make_context
+from neuron_repro.runner import Reproduction
+from neuron_repro.verdicts import (
     FAIL,
     FEATURE_NAMES,
     NOT_RUN,
@@ -27,9 +30,6 @@ from harness.claims import (
     Tolerance,
     judge,
 )
-from harness.probes import run_probe
-from harness.repro import FIXTURE_EXPECTED, make_context
-from harness.runner import Reproduction
 
 CITE = Citation("test", "a test source")
 

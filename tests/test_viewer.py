@@ -10,10 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.models.planted import planted_mlstm
-from harness.traces import characters
-from harness.viewer import build_viewer, viewer_page
+from neuron_repro.cli import main
+from neuron_repro.models.planted import planted_mlstm
+from neuron_repro.traces import characters
+from neuron_repro.viewer import build_viewer, viewer_page
 
 TEXTS = ["<script>alert(1)</script> fine :)", "café – awful :(", "plain"]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")

@@ -4,8 +4,8 @@ import os
 
 import torch.distributed as dist
 
-from harness.data.corpus import load_corpus
-from harness.train.lm import LMTrainer, TrainConfig
+from neuron_repro.data.corpus import load_corpus
+from neuron_repro.train.lm import LMTrainer, TrainConfig
 
 
 def ddp_worker(rank: int, world: int, port: int, corpus_dir: str, out: str, cfg: dict,
@@ -24,11 +24,11 @@ KILLED_TAGGER = {"char": "charcnn", "word": "wordcnn", "crf": True}
 
 def train_fixture_tagger(cache: str, epochs: int) -> None:
     """The NER fixture's tagger of :data:`KILLED_TAGGER`, through the tagger cache."""
-    from harness.data.conll import load_conll
-    from harness.ner.embeddings import find_glove
-    from harness.ner.tagger import TaggerConfig
-    from harness.ner.training import train_tagger
-    from harness.repro import FIXTURE_DATA
+    from neuron_repro.data.conll import load_conll
+    from neuron_repro.data.glove import find_glove
+    from neuron_repro.models.tagger import TaggerConfig
+    from neuron_repro.repro import FIXTURE_DATA
+    from neuron_repro.train.tagger import train_tagger
 
     train_tagger(TaggerConfig(**KILLED_TAGGER), load_conll(FIXTURE_DATA).splits,
                  find_glove(None, FIXTURE_DATA), epochs, seed=0, progress=False,

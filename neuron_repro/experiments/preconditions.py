@@ -1,0 +1,102 @@
+"""Whether the run's model has the thing a claim is about: a sentiment unit, or a classifier
+with accuracy to lose.
+
+A sentiment unit: the unit alone must beat the majority class on the test set (pooled over the
+folds where there are folds) by a one-sided exact binomial test. A classifier: the clean
+classifier must beat the majority class of its test set by a declared margin. Each statistic is
+computed once per run and shown with every claim that depends on it, met or not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+
+from neuron_repro.verdicts import Precondition, PreconditionResult
+
+
+def unit_beats_majority(n_correct: int, n: int, majority_share: float) -> float:
+    """One-sided exact binomial p-value of ``n_correct`` of ``n`` against the majority rate."""
+    return float(binomtest(n_correct, n, majority_share, alternative="greater").pvalue)
+
+
+def check_precondition(ctx, pre: Precondition) -> PreconditionResult:
+    """Evaluate ``pre`` on the run in ``ctx`` (memoised there)."""
+    key = ("precondition", pre)
+    if key not in ctx.memo:
+        check = _classifier if pre.kind == "classifier" else _sentiment_unit
+        ctx.memo[key] = check(ctx, pre)
+    return ctx.memo[key]
+
+
+def _trials(ctx, pre: Precondition) -> tuple[int, int, np.ndarray, str | None]:
+    """(unit-alone correct, scored examples, test labels, why there is no unit)."""
+    if pre.probe == "donnelly":
+        from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
+
+        out, _ = table_probe(ctx, pre.dataset, "final")
+        labels = donnelly_splits(ctx, pre.dataset)["test"].labels
+        folds = [out]
+    else:
+        from neuron_repro.experiments.sentiment_unit import probe_labels, run_dataset_probe
+
+        out = run_dataset_probe(ctx, pre.dataset)
+        labels = probe_labels(ctx, pre.dataset)
+        folds = out.get("folds") or [out]
+    missing = [f for f in folds if _no_unit(f)]
+    if missing:
+        why = next((n for n in missing[0].get("notes", []) if "kept no weight" in n),
+                   "the probe kept no weight")
+        where = f" (in {len(missing)} of {len(folds)} folds; the first said so)" \
+            if len(folds) > 1 else ""
+        return 0, len(labels), labels, f"{why}{where}"
+    correct = sum(int(round(f["sentiment_unit_accuracy"] / 100 * f["n_test"])) for f in folds)
+    return correct, len(labels), labels, None
+
+
+def _no_unit(fold: dict) -> bool:
+    accuracy = fold["sentiment_unit_accuracy"]
+    return fold["sentiment_unit"] is None or accuracy is None or bool(np.isnan(accuracy))
+
+
+def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
+    correct, n, labels, why = _trials(ctx, pre)
+    majority = float(max(np.mean(labels), 1 - np.mean(labels))) if n else 1.0
+    if why is not None:
+        return PreconditionResult(pre, False, f"{why}; majority {100 * majority:.2f} %",
+                                  {"majority_share": majority, "n": n,
+                                   "short": "no: a probe kept no weight"})
+    p = unit_beats_majority(correct, n, majority)
+    summary = f"alone {100 * correct / n:.2f} %, majority {100 * majority:.2f} %, p = {p:.2g}"
+    holds = p < pre.alpha
+    return PreconditionResult(pre, holds, summary,
+                              {"unit_alone_share": correct / n, "majority_share": majority,
+                               "n": n, "p_value": p,
+                               "short": f"{'yes' if holds else 'no'}: {summary}"})
+
+
+def _classifier(ctx, pre: Precondition) -> PreconditionResult:
+    from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
+
+    accuracy = table_probe(ctx, pre.dataset, pre.features)[0]["test_accuracy"]
+    labels = donnelly_splits(ctx, pre.dataset)["test"].labels
+    majority = 100.0 * float(max(np.mean(labels), 1 - np.mean(labels)))
+    holds = bool(accuracy - majority >= pre.margin)
+    summary = f"{accuracy:.2f} %, majority {majority:.2f} %"
+    return PreconditionResult(pre, holds, summary,
+                              {"accuracy": accuracy, "majority": majority,
+                               "short": f"{'yes' if holds else 'no'}: {summary}"})
+
+
+def unit_checks(ctx) -> list[dict]:
+    """The sentiment-unit test of every dataset whose probe ran in ``ctx`` (each probe family
+    it ran), for the report's summary."""
+    from neuron_repro.verdicts import Precondition
+
+    for key in list(ctx.memo):
+        if key[0] == "probe":
+            check_precondition(ctx, Precondition(key[1]))
+        elif key[0] == "donnelly_probe" and key[2] == "final":
+            check_precondition(ctx, Precondition(key[1], "donnelly"))
+    return [value.to_dict() for key, value in ctx.memo.items()
+            if key[0] == "precondition" and key[1].kind == "sentiment_unit"]

@@ -1,0 +1,214 @@
+"""Bring rows of one reproduction report into another: a claim rerun on its own (with more
+epochs, another solver) replaces its row in the full report, which keeps every other row.
+
+The two reports must describe the same run conditions that decide a number: the same model
+and control weights (sha256), the same data files where both read one, the same
+preprocessing, and each row the version of its claim that is registered now. The merged
+report's provenance lists, for every merge, the claims it brought in and the commit,
+device, versions and settings of the run that made them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from neuron_repro.data.base import DatasetError
+from neuron_repro.io import CorruptFileError, atomic_write, read_json_object, recorded_null
+from neuron_repro.verdicts import Claim, ClaimResult, PreconditionResult, select_claims
+
+_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def read_report(path: Path) -> dict:
+    """A report's ``results.json`` (``path``: the file or its folder), checked to be one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        payload = read_json_object(path, {"provenance": dict, "claims": list},
+                                   what="report's results.json")
+        for i, row in enumerate(payload["claims"]):
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                raise CorruptFileError(f"{path}: claims[{i}] is not a claim row with an id")
+        if "git_commit" not in payload["provenance"]:
+            raise CorruptFileError(f"{path}: its provenance lacks git_commit")
+    except CorruptFileError as exc:
+        raise DatasetError(f"{exc}. Give the results.json (or its folder) that `neuron-repro "
+                           "reproduce` wrote") from exc
+    return payload
+
+
+def _restore_nulls(payload: dict, index: int, row: dict) -> dict:
+    """``row`` (``claims[index]``) with each value written as null because it was not finite
+    (``inf``, ``nan``) put back as that float."""
+    prefix = f"claims[{index}]"
+    for where in payload.get("null_values") or {}:
+        if not where.startswith(prefix) or where[len(prefix):][:1] not in (".", "["):
+            continue
+        steps = [m.group(1) if m.group(1) is not None else int(m.group(2))
+                 for m in _STEP.finditer(where[len(prefix):])]
+        node = row
+        try:
+            for step in steps[:-1]:
+                node = node[step]
+            if node[steps[-1]] is not None:
+                raise TypeError
+        except (KeyError, IndexError, TypeError) as exc:
+            raise DatasetError(f"the report's null_values names {where}, which is not a null "
+                               "there; the results.json was edited or is damaged") from exc
+        node[steps[-1]] = float(recorded_null(payload, where))
+    return row
+
+
+def _preconditions(claim: Claim, rows: list, where: str) -> list[PreconditionResult]:
+    out = []
+    for row in rows or []:
+        # rows written before preconditions had kinds are sentiment-unit tests
+        match = [p for p in claim.preconditions
+                 if p.dataset == row.get("dataset") and p.probe == row.get("probe")
+                 and p.kind == row.get("kind", "sentiment_unit")
+                 and (p.kind != "classifier" or p.features == row.get("features"))]
+        if not match:
+            raise DatasetError(f"{where}: a precondition ({row.get('precondition')}) that "
+                               f"{claim.id} does not declare")
+        details = {k: v for k, v in row.items()
+                   if k not in ("precondition", "kind", "dataset", "probe", "features", "margin",
+                                "holds", "summary")}
+        out.append(PreconditionResult(match[0], bool(row.get("holds")),
+                                      str(row.get("summary", "")), details))
+    return out
+
+
+def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
+    """The :class:`ClaimResult` a results.json row was written from (its ``to_dict``)."""
+    if row.get("version") != claim.version:
+        raise DatasetError(f"{where}: {claim.id} was measured as v{row.get('version')} of the "
+                           f"claim, which is v{claim.version} now; rerun it")
+    result = ClaimResult(claim, row["verdict"], row.get("measured"), row.get("reason", ""),
+                         row.get("details") or {}, list(row.get("figures") or []),
+                         captions=dict(row.get("captions") or {}),
+                         preconditions=_preconditions(claim, row.get("preconditions"), where),
+                         parts=row.get("parts") or {})
+    control = row.get("control")
+    if control:
+        figures = [f.removeprefix("control/") for f in control.get("figures") or []]
+        result.control = ClaimResult(
+            claim, control["verdict"], control.get("measured"), control.get("reason", ""),
+            control.get("details") or {}, figures,
+            captions=dict(control.get("captions") or {}),
+            preconditions=_preconditions(claim, control.get("preconditions"), where),
+            parts=control.get("parts") or {})
+    return result
+
+
+def results_of(payload: dict, registry: list[Claim], where: str,
+               skip=frozenset()) -> dict[str, ClaimResult]:
+    """Every row of a report as a :class:`ClaimResult`, by claim id; the rows of ``skip``
+    (about to be replaced, perhaps measured by an earlier version of their claim) are left
+    out unread."""
+    claims = {c.id: c for c in registry}
+    out = {}
+    for i, row in enumerate(payload["claims"]):
+        if row["id"] in skip:
+            continue
+        if row["id"] not in claims:
+            raise DatasetError(f"{where}: {row['id']} is not a registered claim; rerun the "
+                               "report with this checkout")
+        out[row["id"]] = result_from_row(_restore_nulls(payload, i, dict(row)),
+                                         claims[row["id"]], f"{where}, {row['id']}")
+    return out
+
+
+def _sha(provenance: dict, who: str):
+    return (provenance.get(who) or {}).get("sha256")
+
+
+def _check_compatible(target: dict, source: dict, into: Path, src: Path) -> None:
+    a, b = target["provenance"], source["provenance"]
+    for key, what in (("model", "model"), ("control", "control")):
+        if b.get(key) and _sha(a, key) != _sha(b, key):
+            raise DatasetError(f"{src} was made with the {what} {_sha(b, key)} and {into} with "
+                               f"{_sha(a, key)}; merge only reports of the same weights")
+    for key in ("fixtures", "preprocessing"):
+        if a.get(key) != b.get(key):
+            raise DatasetError(f"{src} has {key} {b.get(key)!r} and {into} {a.get(key)!r}; "
+                               "merge only reports made the same way")
+    data_a, data_b = a.get("data_sha256") or {}, b.get("data_sha256") or {}
+    changed = sorted(f for f in set(data_a) & set(data_b) if data_a[f] != data_b[f])
+    if changed:
+        raise DatasetError(f"the data file {changed[0]} differs between {src} and {into} "
+                           f"({len(changed)} files do); merge only runs on the same data")
+
+
+def _figure_names(result: ClaimResult) -> list[str]:
+    own = list(result.figures)
+    if result.control is not None:
+        own += [f"control/{f}" for f in result.control.figures]
+    return own
+
+
+def _copy_figures(rows: list[ClaimResult], kept: list[ClaimResult], src: Path,
+                  into: Path) -> list[str]:
+    used = {f: r.claim.id for r in kept for f in _figure_names(r)}
+    wanted = sorted({f for r in rows for f in _figure_names(r)})
+    for name in wanted:
+        if name in used:
+            raise DatasetError(f"the figure {name} of the merged rows is also the figure of "
+                               f"{used[name]}, which the merge keeps; merge that claim too")
+        if not (src / name).is_file():
+            raise DatasetError(f"{src / name}: a figure the merged rows name is missing; "
+                               "rerun the claims into that report")
+    for name in wanted:
+        (into / name).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(into / name, Path(name).suffix + ".tmp") as tmp:
+            shutil.copyfile(src / name, tmp)
+    return wanted
+
+
+def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
+                  sources: dict) -> tuple[Path, list[str]]:
+    """Replace (or add) in the report folder ``into`` the rows of the report folder ``src``
+    whose claim id contains one of ``patterns``, with their figures; rewrite ``into``'s
+    REPORT.md, REPORT.tex and results.json. Returns the report and the merged claim ids."""
+    from neuron_repro.report import write_report
+
+    into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
+    target, source = read_report(into), read_report(src)
+    _check_compatible(target, source, into, src)
+    given = results_of(source, registry, str(src / "results.json"))
+    chosen = [c.id for c in select_claims(registry, patterns) if c.id in given]
+    if not chosen:
+        raise DatasetError(f"--only: no row of {src / 'results.json'} matches "
+                           f"{', '.join(patterns)}")
+    # the rows replaced are not read back: a rerun after a claim's version changed replaces
+    # a row of the old version
+    kept = results_of(target, registry, str(into / "results.json"), skip=set(chosen))
+    merged = [given[i] for i in chosen]
+    figures = _copy_figures(merged, list(kept.values()), src, into)
+    replaced = {f for row in target["claims"] if row["id"] in chosen
+                for f in [*(row.get("figures") or []),
+                          *((row.get("control") or {}).get("figures") or [])]}
+    kept.update((i, given[i]) for i in chosen)
+    order = {c.id: n for n, c in enumerate(registry)}
+    results = sorted(kept.values(), key=lambda r: order[r.claim.id])
+    b = source["provenance"]
+    provenance = dict(target["provenance"])
+    provenance["data_sha256"] = dict(sorted({**(provenance.get("data_sha256") or {}),
+                                             **(b.get("data_sha256") or {})}.items()))
+    units = provenance.get("sentiment_unit") or {}
+    for who, checks in (b.get("sentiment_unit") or {}).items():
+        # each (dataset, probe) tested by the later run replaces the report's test of it
+        both = {(c.get("dataset"), c.get("probe")): c for c in [*units.get(who, []), *checks]}
+        units[who] = list(both.values())
+    provenance["sentiment_unit"] = units
+    provenance["merged"] = [*provenance.get("merged", []), {
+        "from": str(src), "claims": chosen, "figures": figures,
+        **{k: b.get(k) for k in ("git_commit", "device", "platform", "versions",
+                                 "probe_solver", "ner", "seeds", "wall_seconds")},
+        "control": _sha(b, "control")}]
+    report = write_report(results, provenance, into, sources)
+    for name in replaced - {f for r in results for f in _figure_names(r)}:
+        (into / name).unlink(missing_ok=True)  # a figure of a replaced row that none shows now
+    return report, chosen

