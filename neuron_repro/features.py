@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neuron_repro.cache import user_cache
 from neuron_repro.io import CorruptFileError, read_npz, save_npz, warn_stale
 from neuron_repro.models.mlstm import MLSTM
 
@@ -51,11 +52,9 @@ def parse_states(spec: str | Sequence[str]) -> list[str]:
 
 
 def default_cache_dir() -> Path:
+    """``$NEURON_REPRO_CACHE``, else ``$XDG_CACHE_HOME/neuron-repro/features``."""
     root = os.environ.get("NEURON_REPRO_CACHE")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuron-repro" / "features"
+    return Path(root) if root else user_cache("features")
 
 
 def _texts_digest(encoded: Sequence[bytes]) -> str:

@@ -29,7 +29,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from neuron_repro.data.base import DatasetError, resolve_data_root, sha256_of
+from neuron_repro.cache import sha256_file
+from neuron_repro.data.base import DatasetError, default_data_root, resolve_data_root
 from neuron_repro.data.csv_splits import SST_FILES, SST_HOME
 from neuron_repro.data.imdb import IMDB_URL
 from neuron_repro.io import CorruptFileError, atomic_write, read_json_object, write_json
@@ -222,7 +223,7 @@ def _fetch_one(source: Source, folder: Path, recorded: dict | None, progress: bo
             downloaded = not (path.is_file() and _pinned_ok(item, path))
             if downloaded:  # checked by download before it was put in place
                 requests += download(item, path, progress, opener, check=check)
-            digest = sha256_of(path)
+            digest = sha256_file(path)
             if check is not None and not downloaded and known.get(item.dest) != digest:
                 check(path)  # there before, but not as recorded: by hand, or changed since
             files[item.dest] = digest
@@ -249,7 +250,7 @@ def _verified_in_place(source: Source, folder: Path, known: dict) -> dict | None
         path = folder / dest
         if not path.is_file():
             return None
-        digest = sha256_of(path)
+        digest = sha256_file(path)
         item = next((d for d in source.downloads if d.dest == dest), None)
         if item is not None and (item.sha256 or item.git_blob):
             if not _pinned_ok(item, path, digest):
@@ -271,7 +272,7 @@ def _pinned_ok(item: Download, path: Path, digest: str | None = None) -> bool:
     if item.git_blob:
         return git_blob_id(path) == item.git_blob
     if item.sha256:
-        return (digest or sha256_of(path)) == item.sha256
+        return (digest or sha256_file(path)) == item.sha256
     return True  # checked by its contents
 
 
@@ -331,7 +332,7 @@ class _CutOff(Exception):
 def _pin_problem(item: Download, path: Path) -> str | None:
     if item.git_blob and (got := git_blob_id(path)) != item.git_blob:
         return f"its git blob id is {got}, expected {item.git_blob}"
-    if item.sha256 and (got := sha256_of(path)) != item.sha256:
+    if item.sha256 and (got := sha256_file(path)) != item.sha256:
         return f"its sha256 is {got}, expected {item.sha256}"
     return None
 
@@ -514,3 +515,15 @@ def describe(sources: dict[str, Source] | None = None) -> list[list[str]]:
     sources = SOURCES if sources is None else sources
     return [[s.name, s.what, s.home] for s in sources.values()]
 
+
+
+def fetch_default_sst(root: Path) -> None:
+    """SST's files, fetched from OpenAI's repository (pinned sha256 values) when a run reads
+    them from the user cache and they are not there yet; any other data root is left as it
+    is (its loader names what is missing)."""
+    from neuron_repro.data import csv_splits
+
+    folder = Path(root) / "sst"
+    if Path(root) == default_data_root() and not all(
+            (folder / f).is_file() for f, _ in csv_splits.SST_FILES.values()):
+        fetch([SOURCES["sst"]], root, progress=False)

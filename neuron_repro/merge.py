@@ -16,7 +16,15 @@ from pathlib import Path
 
 from neuron_repro.data.base import DatasetError
 from neuron_repro.io import CorruptFileError, atomic_write, read_json_object, recorded_null
-from neuron_repro.verdicts import Claim, ClaimResult, PreconditionResult, select_claims
+from neuron_repro.verdicts import (
+    FAIL,
+    PASS,
+    REASON_CODES,
+    Claim,
+    ClaimResult,
+    PreconditionResult,
+    select_claims,
+)
 
 _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
@@ -81,6 +89,23 @@ def _preconditions(claim: Claim, rows: list, where: str) -> list[PreconditionRes
     return out
 
 
+def _captions(row: dict) -> dict[str, str]:
+    """A row's figure captions; anything but a mapping of names to strings is dropped (the
+    report then names the figure by its file)."""
+    captions = row.get("captions")
+    if not isinstance(captions, dict):
+        return {}
+    return {k: v for k, v in captions.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _code(row: dict) -> str:
+    """A row's reason code; a report written before rows had one says "input"."""
+    code = row.get("reason_code")
+    if row.get("verdict") in (PASS, FAIL):
+        return "judged"
+    return code if code in REASON_CODES and code != "judged" else "input"
+
+
 def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
     """The :class:`ClaimResult` a results.json row was written from (its ``to_dict``)."""
     if row.get("version") != claim.version:
@@ -88,7 +113,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
                            f"claim, which is v{claim.version} now; rerun it")
     result = ClaimResult(claim, row["verdict"], row.get("measured"), row.get("reason", ""),
                          row.get("details") or {}, list(row.get("figures") or []),
-                         captions=dict(row.get("captions") or {}),
+                         captions=_captions(row), reason_code=_code(row),
                          preconditions=_preconditions(claim, row.get("preconditions"), where),
                          parts=row.get("parts") or {})
     control = row.get("control")
@@ -97,7 +122,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
         result.control = ClaimResult(
             claim, control["verdict"], control.get("measured"), control.get("reason", ""),
             control.get("details") or {}, figures,
-            captions=dict(control.get("captions") or {}),
+            captions=_captions(control), reason_code=_code(control),
             preconditions=_preconditions(claim, control.get("preconditions"), where),
             parts=control.get("parts") or {})
     return result

@@ -8,7 +8,7 @@ import platform
 import re
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neuron_repro.data import Dataset, DatasetError, load_dataset, resolve_data_root
+from neuron_repro.experiments.registry import default_settings, settings_with
 from neuron_repro.features import (
     PREPROCESSING_VERSION,
     STATE_KINDS,
@@ -26,89 +27,13 @@ from neuron_repro.features import (
 from neuron_repro.io import check_output_dir, describe_path
 from neuron_repro.models.mlstm import MLSTM, git_blob_id, is_openai_release
 from neuron_repro.models.planted import planted_mlstm
-from neuron_repro.models.wordlstm import WordLSTMConfig
+from neuron_repro.paths import FIXTURE_DATA, REPO_ROOT
 from neuron_repro.probes import FitCache
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_DATA = REPO_ROOT / "fixtures" / "data"
 SEEDS = {"probe": 42, "cross_validation": 42, "torch": 0}
 # The planted model of the smoke tier: unit 7 of 32 carries the label, with negative polarity so
 # that the sign handling is exercised on every run.
 FIXTURE_MODEL = {"n_units": 32, "unit": 7, "polarity": -1, "seed": 0}
-# Shape claims whose verdict on the planted model is known by construction. The smoke tier
-# checks that the harness reaches exactly these; every other claim must not FAIL there.
-FIXTURE_EXPECTED = {
-    # one unit carries the whole label
-    "radford2017.sst.one_dominant_unit": "PASS",
-    # so deleting it leaves chance, no other unit rivals it, the cumulative curve falls below
-    # its level at the first deletion, and no subset without it beats it
-    "donnelly2019.sn_not_necessary": "FAIL",
-    "donnelly2019.single_unit_sweep": "FAIL",
-    "donnelly2019.cumulative_ablation": "FAIL",
-    "donnelly2019.random100": "FAIL",
-    # the unit counts emoticons, so no appended word moves it
-    "donnelly2019.suffix_attack_shape": "FAIL",
-    # its polarity is negative, and the harness must score it with that sign
-    "donnelly2019.opposite_polarity": "PASS",
-    # the unit moves only at the emoticon bytes, never at the byte after a sentence end
-    "chada2017.yelp.sentence_end_updates": "FAIL",
-    # its head writes ")" when the unit is on its positive side and "(" on its negative
-    # side, the fixture IMDB's two markers, so the clamp decides what the judge reads
-    "radford2017.generation.steering": "PASS",
-}
-
-
-# Sources whose claims the planted model cannot answer by construction (the NER taggers and
-# the word LSTM are trained on the fixture texts): the smoke tier checks that every one of
-# their claims is measured, whatever its verdict.
-FIXTURE_MEASURED = ("nerneurons2020", "lopes2019")
-
-
-@dataclass
-class NerSettings:
-    """How the NER claims train their taggers. The defaults are the sources': NCRF++'s 100
-    epochs for the baselines (the dev-best epoch kept), 10 for the analysis model (the last
-    kept), and at least 5 seeds. ``baseline_minutes`` stops each baseline after the epoch
-    that passes that many minutes of training in this run; the next run goes on from the
-    tagger cache."""
-
-    seeds: int = 5
-    analysis_epochs: int = 10
-    baseline_epochs: int = 100
-    baseline_seed: int = 0
-    baseline_minutes: float | None = None
-    glove: str | None = None  # a GloVe .txt file; default: <data root>/glove/ or the package
-
-
-FIXTURE_NER = NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1)
-
-
-@dataclass
-class LopesSettings:
-    """How the lopes2019 claims train and explain their word-level LSTM. ``config`` is the
-    model and its training (:class:`WordLSTMConfig`: the tutorials' sizes, 5 epochs, the
-    epoch of best validation accuracy kept); ``lime_samples`` is LIME's default; the claims
-    are judged over ``lime_reviews`` correctly classified positive test reviews and
-    ``queries`` reviews of each predicted polarity, drawn with ``sample_seed``."""
-
-    config: WordLSTMConfig = field(default_factory=WordLSTMConfig)
-    seed: int = 0
-    lime_samples: int = 5000
-    lime_reviews: int = 50
-    queries: int = 50
-    sample_seed: int = 0
-    ascent_steps: int = 500
-    ascent_lr: float = 0.05
-    data_root: Path | None = None  # where IMDB is read (None: the run's data root)
-
-
-# The word LSTM's fixture is an IMDB of its own, with ratings planted (see fixtures/); its
-# reviews are short and few: a small model trained for longer learns their markers.
-FIXTURE_LOPES = LopesSettings(
-    config=WordLSTMConfig(embed_dim=16, hidden=32, batch_size=4, lr=0.01, epochs=10),
-    lime_samples=300, lime_reviews=5, queries=5, data_root=FIXTURE_DATA / "lopes")
-
-
 def load_model(spec: str) -> MLSTM:
     """``openai:FOLDER`` (released .npy files; ``openai`` alone, resolved by
     :func:`make_context`, is the fetched release), ``planted[:fixture]``, ``planted:chance`` (the
@@ -210,8 +135,7 @@ class RunContext:
     batch_size: int = 128
     memo: dict = field(default_factory=dict)
     data_files: dict = field(default_factory=dict)
-    ner: NerSettings = field(default_factory=NerSettings)
-    lopes: LopesSettings = field(default_factory=LopesSettings)
+    settings: dict = field(default_factory=dict)  # family name -> its settings (dataclass)
     is_control: bool = False
     jobs: int = 1  # processes for independent liblinear fits (CV folds, else a probe's C grid)
     solver: str = "liblinear"  # the probes' solver: liblinear (the paper's) or engine
@@ -274,7 +198,7 @@ class RunContext:
             data_root=self.data_root, out_dir=self.out_dir / "control" if self.out_dir else None,
             device=self.device, cache_dir=self.cache_dir, fixtures=self.fixtures,
             progress=self.progress, batch_size=self.batch_size, data_files=self.data_files,
-            ner=self.ner, lopes=self.lopes, is_control=True, jobs=self.jobs, solver=self.solver,
+            settings=self.settings, is_control=True, jobs=self.jobs, solver=self.solver,
             engine_for=self.engine_for,
         )
 
@@ -292,6 +216,13 @@ class RunContext:
             self.memo[key] = FitCache(self.cache_folder("l1-fits"))
         return self.memo[key]
 
+    def cached(self, key: tuple, compute):
+        """``compute()``, once per run: what several claims read (``key`` starts with the
+        family's name, so that no family reads another's entries)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
     def cache_stats(self) -> dict:
         """What this process fitted and what it read back from the fit cache."""
         cache = self.memo.get(("fit_cache",))
@@ -307,8 +238,7 @@ def make_context(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     batch_size: int = 128,
-    ner: dict | None = None,
-    lopes: dict | None = None,
+    settings: dict[str, str] | None = None,
     jobs: int = 1,
     solver: str = "liblinear",
     engine_for: tuple[str, ...] = (),
@@ -318,9 +248,9 @@ def make_context(
     The model comes from ``model_spec``, else ``$NEURON_REPRO_MODEL``. The data root from
     ``data_dir``, else ``$NEURON_REPRO_DATA``, else the user cache. When neither a model nor a
     data root holding any dataset is found, the run is the ``fixtures`` profile: the planted
-    model on the bundled fixture files. ``ner`` overrides fields of the NER settings (the
-    fixtures have their own short defaults); ``lopes`` those of the word-LSTM settings
-    (``epochs`` sets the training's epochs).
+    model on the bundled fixture files. ``settings`` sets options of the experiment families
+    (``{"ner.seeds": "3", "lopes.config.epochs": "2"}``, as ``--set`` gives them) over their
+    defaults (the sources', or the fixtures' short ones).
     """
     check_batch_size(batch_size)
     device = resolve_device(device)
@@ -358,21 +288,11 @@ def make_context(
         fixtures=fixtures,
         progress=progress,
         batch_size=batch_size,
-        ner=replace(FIXTURE_NER if fixtures else NerSettings(), **(ner or {})),
-        lopes=_lopes_settings(fixtures, lopes or {}),
+        settings=settings_with(default_settings(fixtures), settings or {}),
         jobs=jobs,
         solver=solver,
         engine_for=tuple(engine_for),
     )
-
-
-def _lopes_settings(fixtures: bool, overrides: dict) -> LopesSettings:
-    settings = FIXTURE_LOPES if fixtures else LopesSettings()
-    overrides = dict(overrides)
-    if "epochs" in overrides:
-        settings = replace(settings, config=replace(settings.config,
-                                                    epochs=overrides.pop("epochs")))
-    return replace(settings, **overrides)
 
 
 def git_commit() -> str:
@@ -444,7 +364,8 @@ def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None 
         "seeds": SEEDS,
         "probe_solver": ctx.solver if not ctx.engine_for else
         f"{ctx.solver}; engine for {', '.join(ctx.engine_for)}",
-        "ner": asdict(ctx.ner),
+        "settings": {name: json.loads(json.dumps(asdict(s), default=str))
+                     for name, s in sorted(ctx.settings.items())},
         "model": describe_model(ctx),
         "control": describe_model(control) if control else None,
         "preprocessing": PREPROCESSING_VERSION,

@@ -14,14 +14,12 @@ import torch
 
 from neuron_repro import figures
 from neuron_repro.data import DatasetError
-from neuron_repro.experiments import EXPERIMENTS, prepare
+from neuron_repro.experiments import EXPERIMENTS, fixture_expected, fixture_measured, prepare
 from neuron_repro.experiments.preconditions import check_precondition, unit_checks
 from neuron_repro.models.mlstm import ModelFormatError
 from neuron_repro.models.tagger import TrainingDiverged
 from neuron_repro.report import write_report
 from neuron_repro.repro import (
-    FIXTURE_EXPECTED,
-    FIXTURE_MEASURED,
     RunContext,
     git_commit,
     provenance,
@@ -35,7 +33,7 @@ SKIPPED = "skipped in this run"  # how the reason of a claim left out with --ski
 def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
     """Measure one claim and judge it; a claim that cannot run gets NOT RUN and the reason."""
     if claim.experiment is None:
-        return not_run(claim, NOT_IMPLEMENTED)
+        return not_run(claim, NOT_IMPLEMENTED, "not_implemented")
     if claim.requires_model in MLSTM_REQUIREMENTS and ctx.model is None:
         return not_run(claim, "needs an mLSTM: pass --model openai:FOLDER or a checkpoint folder")
     if ctx.is_control and claim.requires_model not in MLSTM_REQUIREMENTS:
@@ -77,7 +75,7 @@ def _evaluate_each(claims: Sequence[Claim], ctx: RunContext, threads: int | None
             out[claim.id] = evaluate(claim, ctx)
         except Exception as exc:  # noqa: BLE001 - reported by the main process
             errors.append(f"{claim.id} ({where}): {exc!r}\n{traceback.format_exc()}")
-            out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}")
+            out[claim.id] = not_run(claim, f"experiment failed on {where}: {exc!r}", "failed")
     return out, ctx.data_files, errors, {**ctx.cache_stats(), "units": _unit_checks(ctx)}
 
 
@@ -107,9 +105,10 @@ def _trains_its_own(claim: Claim) -> bool:
 def _as_planted(result: ClaimResult) -> bool:
     """Whether a fixtures-profile result is what the fixtures are built to give."""
     claim_id = result.claim.id
-    if claim_id in FIXTURE_EXPECTED:
-        return result.verdict == FIXTURE_EXPECTED[claim_id]
-    if result.claim.source in FIXTURE_MEASURED:
+    expected = fixture_expected()
+    if claim_id in expected:
+        return result.verdict == expected[claim_id]
+    if result.claim.source in fixture_measured():
         return result.measured is not None
     return result.verdict != FAIL
 
@@ -142,14 +141,14 @@ class Reproduction:
                 # one reason for every claim the run left out, whichever pattern matched
                 why = f": {self.skip_reason}" if self.skip_reason else ""
                 self._results[claim.id] = not_run(
-                    claim, f"{SKIPPED} (--skip){why}; run it without --skip")
+                    claim, f"{SKIPPED} (--skip){why}; run it without --skip", "skipped")
                 return self._results[claim.id]
             result = evaluate(claim, self.ctx)
             if self.control is not None and not self._control_elsewhere and (
                     result.measured is not None) and self._on_control(claim):
                 result.control = evaluate(claim, self.control)
-            if self.ctx.planted and claim.id in FIXTURE_EXPECTED:
-                planted = FIXTURE_EXPECTED[claim.id]
+            if self.ctx.planted and claim.id in fixture_expected():
+                planted = fixture_expected()[claim.id]
                 result.reason += f"; the planted model's known answer is {planted}"
             self._results[claim.id] = result
         return self._results[claim.id]
@@ -189,7 +188,8 @@ class Reproduction:
                 result = self.evaluate(claim)
             except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
                 self.errors.append(f"{claim.id}: {exc!r}\n{traceback.format_exc()}")
-                result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}")
+                result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}",
+                                                            "failed")
             if on_result:
                 on_result(result)
         torch.set_num_threads(threads)
@@ -225,7 +225,7 @@ class Reproduction:
             why = (f"the worker process that ran {where} ended before it reported "
                    f"({type(exc).__name__}: {exc}); run again to complete it from the caches")
             self.errors.append(f"{where}: {why}")
-            return {c.id: not_run(c, why) for c in owned}, {}, [], {}
+            return {c.id: not_run(c, why, "failed") for c in owned}, {}, [], {}
 
     def _on_control(self, claim: Claim) -> bool:
         return not self.control_only or any(p in claim.id for p in self.control_only)
@@ -233,7 +233,7 @@ class Reproduction:
     def unexpected(self) -> list[ClaimResult]:
         """Results that show the harness itself is wrong: on the fixtures, a verdict other
         than the planted answer, a FAIL where none is planted, or no measurement where one
-        is required (the claims of a source in ``FIXTURE_MEASURED``)."""
+        is required (the claims of a source in a family's ``fixture_measured``)."""
         if not self.ctx.planted:
             return []
         return [r for r in self.results()

@@ -19,6 +19,16 @@ PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
 VERDICTS = (PASS, FAIL, NOT_RUN)
 KINDS = ("value", "shape", "value+shape")
 NOT_IMPLEMENTED = "experiment not implemented"
+# Why a row has its verdict, as a code that a reader of results.json need not parse prose for:
+# judged (PASS or FAIL); NOT RUN because the value is judged only on the source's artefact
+# (release), not on the fixture files (fixtures), the source published no number
+# (no_published), the model has no sentiment unit (no_unit), its classifiers have nothing to
+# lose (classifier), the run fell short of the protocol (budget), no value came out
+# (no_value), the experiment is not built (not_implemented), the claim was left out of the
+# run (skipped), a model, data file or setting was missing or unusable (input), or the
+# experiment raised (failed).
+REASON_CODES = ("judged", "release", "fixtures", "no_published", "no_unit", "classifier",
+                "budget", "no_value", "not_implemented", "skipped", "input", "failed")
 
 # What a claim needs from the run. "openai-release" is OpenAI's 4096-unit weights, verified
 # file by file against the release's git blob ids.
@@ -35,6 +45,10 @@ class Citation:
 
     def __str__(self) -> str:
         return f"{self.reference}, {self.where}" if self.where else self.reference
+
+    def at(self, where: str) -> Citation:
+        """The same source, at ``where`` (a section, table or figure)."""
+        return Citation(self.source, self.reference, where)
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,10 @@ class Claim:
     shape_threshold: Threshold | None = None
     # how a table shows the published value when it is not one number (a table, a figure)
     published_text: str | None = None
+    # why the rule reads as it does (a proposed threshold's argument), shown in the docs
+    rationale: str = ""
+    # what each version after the first changed: ("v2: ...", "v3: ..."), one per version
+    history: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -279,9 +297,14 @@ class ClaimResult:
     details: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     captions: dict[str, str] = field(default_factory=dict)  # figure name -> caption
+    reason_code: str = ""  # one of REASON_CODES; by default judged for PASS and FAIL, else input
     control: ClaimResult | None = None  # the same claim on the untrained control
     preconditions: list[PreconditionResult] = field(default_factory=list)
     parts: dict = field(default_factory=dict)  # value+shape: {half: {verdict, reason, ...}}
+
+    def __post_init__(self):
+        if not self.reason_code:
+            self.reason_code = "judged" if self.verdict in (PASS, FAIL) else "input"
 
     def to_dict(self) -> dict:
         c = self.claim
@@ -297,6 +320,7 @@ class ClaimResult:
             "threshold": str(c.threshold) if c.threshold else None,
             "verdict": self.verdict,
             "reason": self.reason,
+            "reason_code": self.reason_code,
             "requires": c.requirement_text(),
             "citation": str(c.citation),
             "version": c.version,
@@ -311,6 +335,7 @@ class ClaimResult:
                 "details": _jsonable(self.control.details),
                 "verdict": self.control.verdict,
                 "reason": self.control.reason,
+                "reason_code": self.control.reason_code,
                 "figures": [f"control/{f}" for f in self.control.figures],
                 "captions": dict(self.control.captions),
                 "preconditions": [p.to_dict() for p in self.control.preconditions],
@@ -357,23 +382,32 @@ def failed_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str 
     return "precondition: " + "; ".join(said)
 
 
-def _judge_value(claim, value, has_release, fixtures) -> tuple[str, str]:
+def _judge_value(claim, value, has_release, fixtures) -> tuple[str, str, str]:
+    """(verdict, reason, reason code) of a value claim's measured value."""
     if claim.requires_model == "openai-release" and not has_release:
-        return NOT_RUN, "needs OpenAI's released weights to judge; measured here for comparison"
+        return (NOT_RUN, "needs OpenAI's released weights to judge; measured here for "
+                "comparison", "release")
     if fixtures:
         return NOT_RUN, ("a published value is judged on the real data only; measured here on "
-                         "the fixture files")
+                         "the fixture files"), "fixtures"
     if not isinstance(claim.published, int | float):
         return NOT_RUN, (f"the source published no number ({claim.published}); the measured "
-                         "value and its figure are in the report")
+                         "value and its figure are in the report"), "no_published"
     if claim.tolerance.holds(value, claim.published):
-        return PASS, f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}"
-    return FAIL, f"{_fmt(value)} is outside {claim.published} {claim.tolerance}"
+        return PASS, f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}", "judged"
+    return FAIL, f"{_fmt(value)} is outside {claim.published} {claim.tolerance}", "judged"
 
 
-def _judge_shape(threshold: Threshold, value, details) -> tuple[str, str]:
+def _judge_shape(threshold: Threshold, value, details) -> tuple[str, str, str]:
     verdict = PASS if threshold.holds(value, details) else FAIL
-    return verdict, threshold.explain(value, details)
+    return verdict, threshold.explain(value, details), "judged"
+
+
+def _precondition_code(checks: list[PreconditionResult]) -> str:
+    """no_unit when a sentiment-unit precondition failed, else classifier."""
+    failed = [c for c in checks if not c.holds]
+    return "classifier" if all(c.precondition.kind == "classifier" for c in failed) \
+        else "no_unit"
 
 
 def judge(claim: Claim, measurement: Measurement, has_release: bool,
@@ -403,39 +437,46 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
                          preconditions=preconditions)
     blocked = failed_preconditions(claim, result.preconditions)
     if blocked:
-        result.reason = blocked
+        result.reason, result.reason_code = blocked, _precondition_code(result.preconditions)
         return result
     if _missing(value):
         why = (measurement.details or {}).get("why")
         result.reason = "the experiment produced no value" + (f": {why}" if why else "")
+        result.reason_code = "no_value"
         return result
     blocked = reduced_budget(claim, measurement)
     if blocked:
-        result.reason = blocked
+        result.reason, result.reason_code = blocked, "budget"
         return result
     if claim.kind == "shape":
-        result.verdict, result.reason = _judge_shape(claim.threshold, value,
-                                                     measurement.details)
+        result.verdict, result.reason, result.reason_code = _judge_shape(
+            claim.threshold, value, measurement.details)
         return result
     if claim.kind == "value+shape":
         halves = {"value": _judge_value(claim, value, has_release, fixtures),
-                  "shape": (NOT_RUN, "the experiment produced no shape statistic")
+                  "shape": (NOT_RUN, "the experiment produced no shape statistic", "no_value")
                   if _missing(measurement.shape_value) or claim.shape_threshold is None
                   else _judge_shape(claim.shape_threshold, measurement.shape_value,
                                     measurement.details)}
-        result.parts = {half: {"verdict": v, "reason": r} for half, (v, r) in halves.items()}
+        result.parts = {half: {"verdict": v, "reason": r} for half, (v, r, _) in halves.items()}
         result.parts["shape"]["measured"] = measurement.shape_value
-        verdicts = [v for v, _ in halves.values()]
+        verdicts = [v for v, _, _ in halves.values()]
         result.verdict = FAIL if FAIL in verdicts else PASS if verdicts == [PASS, PASS] \
             else NOT_RUN
-        result.reason = "; ".join(f"{half} half {v}: {r}" for half, (v, r) in halves.items())
+        result.reason = "; ".join(f"{half} half {v}: {r}" for half, (v, r, _) in halves.items())
+        # NOT RUN: why the first half that was not judged was not
+        result.reason_code = next((c for v, _, c in halves.values() if v == NOT_RUN), "judged")
         return result
-    result.verdict, result.reason = _judge_value(claim, value, has_release, fixtures)
+    result.verdict, result.reason, result.reason_code = _judge_value(claim, value, has_release,
+                                                                     fixtures)
     return result
 
 
-def not_run(claim: Claim, reason: str) -> ClaimResult:
-    return ClaimResult(claim, NOT_RUN, None, reason=reason)
+def not_run(claim: Claim, reason: str, code: str = "input") -> ClaimResult:
+    """A claim that could not be measured; ``code`` says why (one of REASON_CODES)."""
+    if code not in REASON_CODES:
+        raise ValueError(f"unknown reason code {code!r}")
+    return ClaimResult(claim, NOT_RUN, None, reason=reason, reason_code=code)
 
 
 def _fmt(value) -> str:

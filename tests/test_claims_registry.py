@@ -116,3 +116,10 @@ def test_claim_files_hold_only_data():
         assert len(imports) == 1 and imports[0].startswith("from neuron_repro.verdicts import ")
         names = set(imports[0].removeprefix("from neuron_repro.verdicts import ").split(", "))
         assert names <= {"Citation", "Claim", "Precondition", "Threshold", "Tolerance"}, path
+
+
+def test_every_version_after_the_first_is_in_the_claims_history():
+    """A claim's history says what each version changed, so that the docs can show it."""
+    for claim in REGISTRY:
+        assert [h.split(":")[0] for h in claim.history] == [
+            f"v{n}" for n in range(2, claim.version + 1)], claim.id

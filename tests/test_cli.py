@@ -130,7 +130,8 @@ def test_claims_table_passes_over_rows_whose_experiment_was_not_built(tmp_path):
                      "--only", "one_dominant"]) == 0
     payload = json.loads((older / "results.json").read_text())
     for row in payload["claims"]:
-        row.update(verdict="NOT RUN", measured=None, reason=NOT_IMPLEMENTED)
+        row.update(verdict="NOT RUN", measured=None, reason=NOT_IMPLEMENTED,
+                   reason_code="not_implemented")
     (older / "results.json").write_text(json.dumps(payload))
     table = claim_table([str(older / "results.json"), str(newer / "results.json")])
     row = next(line for line in table.splitlines() if "sst.one_dominant_unit" in line)

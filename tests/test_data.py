@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data import DatasetError, csv_splits, load_dataset, load_folder, resolve_data_root
-from neuron_repro.data.base import sha256_of
 from neuron_repro.repro import FIXTURE_DATA
 from tests.helpers import Server
 
@@ -108,7 +108,7 @@ def test_sst_download_checks_sha256_and_caches(monkeypatch, tmp_path):
     monkeypatch.delenv("NEURON_REPRO_DATA", raising=False)
     files = {name: (FIXTURE_DATA / "sst" / name).read_bytes()
              for name, _ in csv_splits.SST_FILES.values()}
-    pinned = {k: (name, sha256_of(FIXTURE_DATA / "sst" / name))
+    pinned = {k: (name, sha256_file(FIXTURE_DATA / "sst" / name))
               for k, (name, _) in csv_splits.SST_FILES.items()}
     monkeypatch.setattr(csv_splits, "SST_FILES", pinned)
     server = _serve(monkeypatch, files, dict(pinned.values()))

@@ -153,8 +153,8 @@ def _claims(path) -> list[dict]:
 
 
 def test_a_reproduction_killed_mid_way_and_started_again_writes_the_same_report(tmp_path):
-    options = ["--model", "planted", "--data-dir", FIXTURE_DATA, "--quiet", "--ner-seeds", "2",
-               "--ner-epochs", "2", "--ner-baseline-epochs", "1"]
+    options = ["--model", "planted", "--data-dir", FIXTURE_DATA, "--quiet", "--set", "ner.seeds=2",
+               "--set", "ner.analysis_epochs=2", "--set", "ner.baseline_epochs=1"]
     cache, out = tmp_path / "cache", tmp_path / "resumed"
     assert _killed_after(_cli("reproduce", *options, "--cache-dir", cache, "--out", out), 1.0,
                          ready=lambda: any(cache.rglob("*.npz"))) is None, \

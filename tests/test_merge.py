@@ -181,7 +181,8 @@ def test_the_merge_command_says_what_is_wrong_with_exit_code_2(tmp_path, capsys)
 
 
 def test_the_provenance_says_each_merge_short_and_keeps_a_dirty_checkout_said():
-    from neuron_repro.report import _claims_text, _short_commit
+    from neuron_repro.report.cells import claims_text as _claims_text
+    from neuron_repro.report.cells import short_commit as _short_commit
 
     assert _claims_text(["nerneurons2020.baseline_f1.a", "nerneurons2020.baseline_f1.b"]) == \
         "nerneurons2020.baseline_f1.*"

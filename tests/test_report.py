@@ -86,17 +86,49 @@ def test_value_plus_shape_rows_show_both_halves():
 def test_latex_tables_are_booktabs_and_balanced():
     tex = render_latex(_results(), PROVENANCE, SOURCES)
     assert "\\toprule" in tex and "\\bottomrule" in tex and "\\midrule" in tex
-    for env in ("document", "table", "tabular"):
+    for env in ("document", "longtable"):
         assert tex.count(f"\\begin{{{env}}}") == tex.count(f"\\end{{{env}}}") > 0
-    assert "radford2017.sst.one\\_dominant\\_unit" in tex  # underscores escaped
+    # underscores escaped, with a break point after each
+    assert ("radford2017.\\allowbreak{}sst.\\allowbreak{}one\\_\\allowbreak{}dominant"
+            "\\_\\allowbreak{}unit") in tex
     assert "`" not in tex and "**" not in tex
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
-def test_latex_report_compiles(tmp_path):
-    (tmp_path / "REPORT.tex").write_text(render_latex(_results(), PROVENANCE, SOURCES))
+def _overfull(log: str) -> list[str]:
+    """The overfull boxes of a LaTeX log wider than 1 pt."""
+    return [m.group(0) for m in re.finditer(r"Overfull \\[hv]box \(([\d.]+)pt too \w+\)[^\n]*",
+                                            log) if float(m.group(1)) > 1.0]
+
+
+def _compile(tmp_path, tex: str) -> str:
+    (tmp_path / "REPORT.tex").write_text(tex)
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                            "REPORT.tex"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "REPORT.pdf").stat().st_size > 0
+    return (tmp_path / "REPORT.log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
+def test_latex_report_compiles_and_fits_the_page(tmp_path):
+    log = _compile(tmp_path, render_latex(_results(), PROVENANCE, SOURCES))
+    assert _overfull(log) == []
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (TeX Live)")
+@pytest.mark.parametrize("report", ["cpu-ref", "word-lstm-ref"])
+def test_committed_reports_fit_the_page(tmp_path, report):
+    """The committed reports' tables (long ids, long thresholds, a 62-row table), rendered
+    again: no box wider than the page by more than 1 pt."""
+    import json
+    from pathlib import Path
+
+    from neuron_repro.claims import REGISTRY
+    from neuron_repro.merge import results_of
+
+    path = Path(__file__).resolve().parents[1] / "reports" / report / "results.json"
+    payload = json.loads(path.read_text())
+    results = list(results_of(payload, REGISTRY, str(path)).values())
+    log = _compile(tmp_path, render_latex(results, payload["provenance"], SOURCES))
+    assert _overfull(log) == []

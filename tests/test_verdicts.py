@@ -10,11 +10,11 @@ import pytest
 from scipy.stats import binom
 
 from neuron_repro.claims import REGISTRY, SOURCES, get_claim
-from neuron_repro.experiments import sweeps
+from neuron_repro.experiments import fixture_expected, sweeps
 from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
 from neuron_repro.experiments.preconditions import check_precondition, unit_beats_majority
 from neuron_repro.probes import run_probe
-from neuron_repro.repro import FIXTURE_EXPECTED, make_context
+from neuron_repro.repro import make_context
 from neuron_repro.runner import Reproduction
 from neuron_repro.verdicts import (
     FAIL,
@@ -222,7 +222,7 @@ def test_the_planted_model_gets_judged_verdicts(runs):
     ctx, results = runs["planted:fixture"]
     check = check_precondition(ctx, Precondition("sst"))
     assert check.holds and check.details["p_value"] < 1e-6
-    for claim_id, verdict in FIXTURE_EXPECTED.items():
+    for claim_id, verdict in fixture_expected().items():
         assert results[claim_id].verdict == verdict, (claim_id, results[claim_id].reason)
     dominant = results["radford2017.sst.one_dominant_unit"]
     assert [c.holds for c in dominant.preconditions] == [True]  # judged because it has a unit

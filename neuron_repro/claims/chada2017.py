@@ -5,65 +5,62 @@ from neuron_repro.verdicts import Citation, Claim, Precondition, Threshold, Tole
 
 CITATION = Citation("chada2017", 'Chada 2017, "The unreasonable effectiveness of one neuron"')
 
-
-# The unit of the zero-shot claims is SST's (v2 of each claim below: this precondition).
+# The unit of the zero-shot claims is SST's.
 SST_UNIT = (Precondition("sst"),)
 
 # The supervised claims are about Zhang et al.'s full training set (560,000 reviews). Where
 # only the 1000-review sample is at hand they are measured by 10-fold cross-validation on it
 # and stay NOT RUN with the value (reduced data).
 FULL_TRAIN = {"training reviews": 560_000}
-
-
-def _cite(where):
-    return Citation(CITATION.source, CITATION.reference, where)
-
+MEASURED = ("v2: measured, with the full training set as protocol",)
 
 CLAIMS = [
     Claim(
         id="chada2017.yelp.zero_shot",
-        citation=_cite("results table, zero-shot row"),
+        citation=CITATION.at("results table, zero-shot row"),
         statement="the sign of the sentiment unit (polarity from its L1 weight on SST, threshold "
         "0, no training on Yelp) classifies Yelp polarity",
         kind="value", metric="accuracy (%)", published=93.67,
-        # Only a 1000-review sample is at hand: its binomial 95 % half-width is about 1.6
-        # points at 93 %, and it is not the split the blog used.
         tolerance=Tolerance(3.0, "two-sided", "1000-review sample of another split"),
+        rationale="only a 1000-review sample is at hand: its binomial 95 % half-width is about "
+        "1.6 points at 93 %, and it is not the split the blog used",
         experiment="zero_shot", params={"dataset": "yelp", "unit_from": "sst"},
         requires_model="openai-release", requires_data=("sst", "yelp"),
     ),
     Claim(
         id="chada2017.yelp.supervised",
-        citation=_cite("results table, supervised row"),
+        citation=CITATION.at("results table, supervised row"),
         statement="L2 logistic regression on all features, full Yelp training set",
         kind="value", metric="accuracy (%)", published=94.86,
         tolerance=Tolerance(1.0, "two-sided"),
         experiment="yelp_supervised", params={"quantity": "accuracy"},
         requires_model="openai-release", requires_data=("yelp-full",),
-        protocol=FULL_TRAIN, version=2,  # v2: measured, with the full training set as protocol
+        protocol=FULL_TRAIN, version=2, history=MEASURED,
     ),
     Claim(
         id="chada2017.yelp.supervised_gap",
-        citation=_cite("results table"),
+        citation=CITATION.at("results table"),
         statement="supervision adds only about one point over zero-shot",
         kind="shape", metric="supervised minus zero-shot accuracy (points)", published=1.19,
         threshold=Threshold("gap", "<=", 2.0, proposed=True),
         experiment="yelp_supervised", params={"quantity": "gap"},
         requires_model="mlstm", requires_data=("sst", "yelp-full"),
-        preconditions=SST_UNIT, protocol=FULL_TRAIN, version=3,  # v3: protocol declared
+        preconditions=SST_UNIT, protocol=FULL_TRAIN, version=3,
+        history=("v2: a sentiment unit on SST is a precondition",
+                 "v3: the full training set declared as protocol"),
     ),
     Claim(
         id="chada2017.yelp.sentiment_unit_index",
-        citation=_cite("discussion of the L1 weights"),
+        citation=CITATION.at("discussion of the L1 weights"),
         statement="the L1 model's largest weight on Yelp is unit 2388",
         kind="value", metric="unit index", published=2388, tolerance=Tolerance(0, "two-sided"),
         experiment="yelp_supervised", params={"quantity": "yelp_unit"},
         requires_model="openai-release", requires_data=("yelp-full",),
-        protocol=FULL_TRAIN, version=2,  # v2: measured, with the full training set as protocol
+        protocol=FULL_TRAIN, version=2, history=MEASURED,
     ),
     Claim(
         id="chada2017.yelp.sentence_end_updates",
-        citation=_cite("per-character plots of the unit"),
+        citation=CITATION.at("per-character plots of the unit"),
         statement="the sentiment unit changes most right after sentence ends: mean absolute "
         "change at the byte after '.', '!' or '?' is at least twice the mean over other bytes",
         kind="shape", metric="ratio of mean |change| after sentence ends to elsewhere",
@@ -71,18 +68,20 @@ CLAIMS = [
         experiment="sentence_end_updates",
         requires_model="mlstm", requires_data=("sst", "yelp"),
         preconditions=SST_UNIT, version=2,
+        history=("v2: a sentiment unit on SST is a precondition",),
     ),
     Claim(
         id="chada2017.yelp.length_independence",
-        citation=_cite("error analysis"),
+        citation=CITATION.at("error analysis"),
         statement="review length does not predict zero-shot success: lengths of correct and "
         "wrong reviews alike (two-sample KS p > 0.01, or AUC of length in [0.45, 0.55])",
         kind="shape", metric="KS test p-value", published="qualitative",
-        # v2: CLAIMS.md's alternative restored, |AUC - 0.5| <= 0.05
         threshold=Threshold("ks_p", ">", 0.01, proposed=True,
                             alternatives=(Threshold("auc_distance_from_half", "<=", 0.05),)),
         experiment="length_independence",
         requires_model="mlstm", requires_data=("sst", "yelp"),
         preconditions=SST_UNIT, version=2,
+        history=("v2: a sentiment unit on SST is a precondition, and CLAIMS.md's alternative "
+                 "restored (|AUC - 0.5| <= 0.05)",),
     ),
 ]

@@ -9,13 +9,10 @@ ACCURACY = Tolerance(1.0, "two-sided", "library versions, seed of the 70/10/20 s
 DATASETS = ("sst", "mr", "cr", "imdb")
 
 
-def _cite(where):
-    return Citation(CITATION.source, CITATION.reference, where)
-
 
 def _value(claim_id, where, statement, published, data, experiment=None, params=None,
            metric="test accuracy (%)"):
-    return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
+    return Claim(id=f"donnelly2019.{claim_id}", citation=CITATION.at(where), statement=statement,
                  kind="value", metric=metric, published=published, tolerance=ACCURACY,
                  experiment=experiment, params=params or {},
                  requires_model="openai-release", requires_data=data)
@@ -28,7 +25,7 @@ SST_UNIT = (Precondition("sst", "donnelly"),)
 
 def _shape(claim_id, where, statement, threshold, data, published="qualitative", metric="",
            experiment=None, **fields):
-    return Claim(id=f"donnelly2019.{claim_id}", citation=_cite(where), statement=statement,
+    return Claim(id=f"donnelly2019.{claim_id}", citation=CITATION.at(where), statement=statement,
                  kind="shape", metric=metric or threshold.statistic, published=published,
                  threshold=threshold, experiment=experiment, requires_model="mlstm",
                  requires_data=data, **fields)
@@ -63,36 +60,32 @@ CLAIMS = [
                TABLE1[ds][i], (ds,), "donnelly_table1", {"dataset": ds, "what": what})
         for i, what in enumerate(TABLE1_WHAT) for ds in DATASETS
     ],
-    # v2: judged over the datasets whose probe has a sentiment unit (the others named),
-    # NOT RUN when none has one.
     _shape("sn_not_necessary", "Table 1, Section 4.1",
            "deleting the sentiment unit changes accuracy by at most 1 point on every dataset",
            Threshold("max_abs_change", "<=", 1.0), DATASETS,
            metric="largest |all - deleted| over the datasets with a unit (points)",
            experiment="donnelly_sn_not_necessary", version=2,
+           history=("v2: judged over the datasets whose probe has a sentiment unit (the "
+                    "others named), NOT RUN when none has one",),
            preconditions=tuple(Precondition(ds, "donnelly") for ds in DATASETS),
            precondition_mode="any"),
-    # v2: the shape half is judged too. "Near chance" is read as the best deletion's unit,
-    # alone, within 5 points of the majority class (proposed).
-    Claim(id="donnelly2019.single_ablation_sweep", citation=_cite("Section 4.1, Figure 2"),
+    Claim(id="donnelly2019.single_ablation_sweep", citation=CITATION.at("Section 4.1, Figure 2"),
           statement="refit once per unit with that unit deleted (SST): accuracies span about "
           "91.54 to 92.15; the best deletion's unit is near chance on its own",
           kind="value+shape", metric="best accuracy after one deletion (%)", published=92.15,
           tolerance=ACCURACY, experiment="donnelly_single_ablation_sweep",
           shape_threshold=Threshold("best_unit_alone_minus_majority", "<=", 5.0, proposed=True),
-          requires_model="openai-release", requires_data=("sst",), version=2),
-    # v2: precondition
+          requires_model="openai-release", requires_data=("sst",), version=2,
+          rationale="\"near chance\" is read as the best deletion's unit, alone, within 5 "
+          "points of the majority class (proposed)",
+          history=("v2: the shape half is judged too",)),
     _shape("single_unit_sweep", "Figure 3",
            "a classifier on each unit alone: other units rival the sentiment unit (at least one "
            "within 2 points of it)", Threshold("gap_to_best_other", "<=", 2.0, proposed=True),
            ("sst",), published="Fig. 3",
            metric="sentiment unit alone minus the best other unit alone (points)",
-           experiment="donnelly_single_unit_sweep", preconditions=SST_UNIT, version=2),
-    # "About 100 units" of OpenAI's 4096 is 2.4 %; the threshold is a share so that it reads
-    # the same on a model of another size. v2: a curve that never falls below the level is not
-    # a PASS (reaches_level), and "then falls steeply" is judged: from the crossing to one unit
-    # left the accuracy loses at least half of the level's margin over the majority class
-    # (proposed), where the source's curve falls to near chance.
+           experiment="donnelly_single_unit_sweep", preconditions=SST_UNIT, version=2,
+           history=("v2: a sentiment unit on SST is a precondition",)),
     _shape("cumulative_ablation", "Figure 4",
            "deleting units in order of decreasing L1 weight: accuracy reaches the sentiment-unit-"
            "only level with about 100 units left (of 4096), then falls steeply",
@@ -101,10 +94,14 @@ CLAIMS = [
                            Threshold("share_of_margin_lost_after", ">=", 0.5, proposed=True))),
            ("sst",), published="~100 units",
            metric="units left when accuracy first falls below the unit-only level / all units",
-           experiment="donnelly_cumulative_ablation", preconditions=SST_UNIT, version=2),
-    # v2: each classifier draws the source's share of the units (100 of 4096, at least one),
-    # and "roughly normal" is judged as |skewness| <= 1 and |excess kurtosis| <= 1
-    # (proposed: a rule of thumb; a formal test at n = 1000 rejects any small departure).
+           experiment="donnelly_cumulative_ablation", preconditions=SST_UNIT, version=2,
+           rationale="\"about 100 units\" of OpenAI's 4096 is 2.4 %; the threshold is a share "
+           "so that it reads the same on a model of another size. \"Then falls steeply\": "
+           "from the crossing to one unit left the accuracy loses at least half of the level's "
+           "margin over the majority class (proposed), where the source's curve falls to near "
+           "chance",
+           history=("v2: a curve that never falls below the level is not a PASS "
+                    "(reaches_level), and \"then falls steeply\" is judged",)),
     _shape("random100", "Figure 5",
            "1000 classifiers on 100 random units (of 4096): accuracies roughly normal; more than "
            "half beat the sentiment unit alone",
@@ -113,13 +110,17 @@ CLAIMS = [
                            Threshold("abs_excess_kurtosis", "<=", 1.0, proposed=True))),
            ("sst",), published="Fig. 5", metric="share of the 1000 above the sentiment unit alone",
            experiment="donnelly_random100", preconditions=SST_UNIT,
-           protocol={"classifiers": 1000}, version=2),
+           protocol={"classifiers": 1000}, version=2,
+           rationale="\"roughly normal\" is |skewness| <= 1 and |excess kurtosis| <= 1 "
+           "(proposed: a rule of thumb; a formal test at n = 1000 rejects any small departure)",
+           history=("v2: each classifier draws the source's share of the units (100 of 4096, "
+                    "at least one), and \"roughly normal\" is judged",)),
     *[
         _value(f"table2.{what}.{ds}", "Table 2", f"{ds.upper()}: accuracy with {TABLE2_WHAT[what]}",
                TABLE2[ds][i], (ds,), "donnelly_table2", {"dataset": ds, "features": what})
         for i, what in enumerate(TABLE2_WHAT) for ds in DATASETS
     ],
-    Claim(id="donnelly2019.error_overlap", citation=_cite("Section 4.2"),
+    Claim(id="donnelly2019.error_overlap", citation=CITATION.at("Section 4.2"),
           statement="share of test errors common to the final-state and mean-pool classifiers",
           kind="value", metric="shared errors / all errors (%), mean over datasets",
           published=35.0,
@@ -138,14 +139,6 @@ CLAIMS = [
         for polarity in TABLE3 for feats in TABLE3[polarity]
         for i, ds in enumerate(("sst", "mr", "cr", "imdb1", "imdb10"))
     ],
-    # v2: precondition. The relations are about how much accuracy an appended word costs a
-    # classifier trained on clean text; one near the majority class has none to lose (a
-    # prediction pushed to one class costs it at most its margin), so "drops >= 20" cannot hold
-    # and "drops <= 2" holds trivially. Every classifier attacked, final-state and mean-pool on
-    # each dataset, must beat its test set's majority class by at least 20 points, the largest
-    # drop the claim asks for (proposed; the source's clean classifiers are about 26 (CR, 64 %
-    # positive) to 42 points above it). Without this a model with no sentiment signal at all
-    # was judged FAIL.
     _shape("suffix_attack_shape", "Table 3, Section 4.3",
            "on short texts (SST, MR, CR) one suffix word lowers final-state accuracy by at least "
            "10 points while mean-pool loses at most 2; on IMDB one word costs final-state at most "
@@ -155,14 +148,24 @@ CLAIMS = [
            preconditions=tuple(Precondition(ds, "donnelly", kind="classifier", features=f,
                                             margin=SUFFIX_MARGIN)
                                for ds in DATASETS for f in ("final", "mean")),
-           version=2),
-    # v2: the statistic fails when the sign is ignored: zero-shot with the unit's sign must
-    # beat both the majority class and zero-shot with the sign flipped.
+           version=2,
+           rationale="the relations are about how much accuracy an appended word costs a "
+           "classifier trained on clean text; one near the majority class has none to lose (a "
+           "prediction pushed to one class costs it at most its margin), so \"drops >= 20\" "
+           "cannot hold and \"drops <= 2\" holds trivially. Every classifier attacked, "
+           "final-state and mean-pool on each dataset, must beat its test set's majority class "
+           "by at least 20 points, the largest drop the claim asks for (proposed; the source's "
+           "clean classifiers are about 26 (CR, 64 % positive) to 42 points above it)",
+           history=("v2: the classifier precondition (without it a model with no sentiment "
+                    "signal at all was judged FAIL)",)),
     _shape("opposite_polarity", "Section 5 (NVIDIA's reproduction)",
            "a retrained model's sentiment unit may have the opposite sign; the harness reports "
            "the sign and never scores a negative unit as a 7 % classifier",
            Threshold("margin_over_majority_and_flipped", ">", 0.0), ("sst",),
            metric="zero-shot accuracy with the unit's sign minus the larger of the majority "
            "class and zero-shot with the sign flipped (points)",
-           experiment="donnelly_opposite_polarity", preconditions=SST_UNIT, version=2),
+           experiment="donnelly_opposite_polarity", preconditions=SST_UNIT, version=2,
+           history=("v2: the statistic fails when the sign is ignored: zero-shot with the "
+                    "unit's sign must beat both the majority class and zero-shot with the "
+                    "sign flipped",)),
 ]

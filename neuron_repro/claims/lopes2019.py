@@ -40,27 +40,31 @@ CITATION = Citation("lopes2019", 'Lopes 2019, "An Integrative Approach to Visual
 PROTOCOL = {"epochs": 5}
 
 
-def _cite(where):
-    return Citation(CITATION.source, CITATION.reference, where)
+
+STATISTIC = ("v2: the statistic it is judged by, declared before any run on the real data "
+             "(the module's docstring)",)
 
 
 def _shape(claim_id, statement, threshold, experiment, published="qualitative", protocol=None,
-           version=2):
-    return Claim(id=f"lopes2019.{claim_id}", citation=_cite("explanations"), statement=statement,
+           version=2, history=STATISTIC):
+    return Claim(id=f"lopes2019.{claim_id}", citation=CITATION.at("explanations"),
+                 statement=statement,
                  kind="shape", metric=threshold.statistic, published=published,
                  threshold=threshold, requires_model="word-lstm", requires_data=("imdb",),
                  experiment=experiment, protocol={**PROTOCOL, **(protocol or {})},
-                 version=version)
+                 version=version, history=history)
 
 
 CLAIMS = [
-    Claim(id="lopes2019.lstm_accuracy", citation=_cite("model section"),
+    Claim(id="lopes2019.lstm_accuracy", citation=CITATION.at("model section"),
           statement="word-level LSTM on IMDB, 17,500 train / 7,500 validation / 25,000 test: "
           "test accuracy (train 93.21, validation 84.98)",
           kind="value", metric="test accuracy (%)", published=84.64,
           tolerance=Tolerance(2.0, "two-sided", "seed and initialisation variance"),
           requires_model="word-lstm", requires_data=("imdb",),
-          experiment="word_lstm_accuracy", protocol=PROTOCOL, version=2),
+          experiment="word_lstm_accuracy", protocol=PROTOCOL, version=2,
+          history=("v2: the training budget (5 epochs) is the protocol; a run with fewer is NOT "
+                   "RUN with its value",)),
     _shape("lime_adjectives", "for correctly classified positive reviews (50, seeded), the "
            "words LIME ranks most positive are mostly positive: median count of VADER-positive "
            "words among the top 5 at least 3",
@@ -68,7 +72,7 @@ CLAIMS = [
            "lime_lexicon", protocol={"lime_samples": 5000, "reviews": 50}),
     _shape("activation_maximization_ratings", "gradient ascent on an input embedding to maximise "
            "the positive output: at least 4 of the 10 nearest vocabulary tokens are ratings",
-           Threshold("rating_tokens_in_top10", ">=", 4), "activation_maximisation",
+           Threshold("rating_tokens_in_top10", ">=", 4), "activation_maximization",
            published="4 of 10"),
     _shape("corpus_search_agrees", "scoring every vocabulary token by a forward pass finds the "
            "same kind of tokens (ratings) as activation maximisation (both times reported)",

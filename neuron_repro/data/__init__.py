@@ -26,6 +26,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Datase
     """Load a registered dataset from the data root (``--data-dir`` / env / user cache)."""
     root = resolve_data_root(data_dir)
     if name == "sst":
+        # in the user cache, SST's files are fetched when missing (pinned sha256 values)
+        from neuron_repro.fetch import fetch_default_sst
+
+        fetch_default_sst(root)
         return load_sst(root)
     if name in LINE_DATASETS:
         return load_line_dataset(name, root)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from neuron_repro.cache import user_cache
 
 
 class DatasetError(FileNotFoundError):
@@ -45,8 +46,8 @@ class Dataset:
 
 
 def default_data_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "neuron-repro" / "data"
+    """The data root when none is named: ``$XDG_CACHE_HOME/neuron-repro/data``."""
+    return user_cache("data")
 
 
 def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -56,14 +57,6 @@ def resolve_data_root(data_dir: str | os.PathLike | None = None) -> Path:
     if os.environ.get("NEURON_REPRO_DATA"):
         return Path(os.environ["NEURON_REPRO_DATA"])
     return default_data_root()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def require_files(name: str, root: Path, relative: list[str], how: str) -> list[Path]:

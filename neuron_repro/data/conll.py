@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import (
     DatasetError,
     decode,
     read_bytes,
     require_files,
-    sha256_of,
     split_lines,
 )
 
@@ -138,5 +138,5 @@ def load_conll(root: Path) -> Conll:
         for s in sentences:
             s.tags = iob1_to_bio(s.tags)
         conll.splits[split] = sentences
-        conll.files[str(path)] = sha256_of(path)
+        conll.files[str(path)] = sha256_file(path)
     return conll

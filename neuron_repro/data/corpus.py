@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import (
     DatasetError,
     decode,
     read_bytes,
     require_files,
     resolve_data_root,
-    sha256_of,
     split_lines,
 )
 from neuron_repro.data.imdb import IMDB_URL, iter_imdb
@@ -57,7 +57,7 @@ def _texts_of(spec: str, data_dir) -> tuple[list[str], str]:
                                 f"Download aclImdb_v1.tar.gz from {IMDB_URL} into <root>/imdb/.")
         parts = {("train", "pos"), ("train", "neg"), ("train", "unsup")}
         texts = [t for *_, t in iter_imdb(path, parts)]
-        return texts, sha256_of(path)
+        return texts, sha256_file(path)
     path = Path(spec)
     if path.is_dir():
         files = sorted(path.rglob("*.txt"))

@@ -7,6 +7,7 @@ import io
 import os
 from pathlib import Path
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import (
     Dataset,
     DatasetError,
@@ -15,8 +16,7 @@ from neuron_repro.data.base import (
     default_data_root,
     read_bytes,
     require_files,
-    sha256_of,
-)
+    )
 
 SST_HOME = "https://raw.githubusercontent.com/openai/generating-reviews-discovering-sentiment/master/data/"
 SST_FILES = {
@@ -63,29 +63,21 @@ def load_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
     return Dataset(
         name=name or folder.name,
         splits={p.stem: read_label_csv(p) for p in paths},
-        files={str(p): sha256_of(p) for p in paths},
+        files={str(p): sha256_file(p) for p in paths},
     )
 
 
-def load_sst(root: Path, allow_download: bool = True) -> Dataset:
-    """SST binary, sentence level: OpenAI's csv files (6920 / 872 / 1821).
-
-    Read from ``<root>/sst/``; when absent there and ``root`` is the user cache, they are
-    fetched from OpenAI's repository (``neuron-repro fetch sst``: pinned sha256 values).
-    """
-    folder = root / "sst"
-    if allow_download and root == default_data_root() and not all(
-            (folder / f).is_file() for f, _ in SST_FILES.values()):
-        from neuron_repro.fetch import SOURCES, fetch
-
-        fetch([SOURCES["sst"]], root, progress=False)
+def load_sst(root: Path) -> Dataset:
+    """SST binary, sentence level: OpenAI's csv files (6920 / 872 / 1821), read from
+    ``<root>/sst/`` (a run fetches them into the user cache first when they are missing
+    there: :func:`neuron_repro.fetch.fetch_default_sst`)."""
     paths = require_files(
         "sst", root, [f"sst/{f}" for f, _ in SST_FILES.values()],
         f"Get train/dev/test_binary_sent.csv from {SST_HOME} into <root>/sst/, or run without "
         f"--data-dir and $NEURON_REPRO_DATA to download them into {default_data_root()}.",
     )
     splits = {split: read_label_csv(p) for split, p in zip(SST_FILES, paths, strict=True)}
-    ds = Dataset(name="sst", splits=splits, files={str(p): sha256_of(p) for p in paths})
+    ds = Dataset(name="sst", splits=splits, files={str(p): sha256_file(p) for p in paths})
     for split, want in SST_SIZES.items():
         if len(splits[split]) != want:
             ds.notes.append(f"{split} has {len(splits[split])} sentences, the release {want}")

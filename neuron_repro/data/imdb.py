@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuron_repro.data.base import Dataset, DatasetError, Split, decode, require_files, sha256_of
+from neuron_repro.cache import sha256_file
+from neuron_repro.data.base import Dataset, DatasetError, Split, decode, require_files
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 # lopes2019's split of the 25,000 training reviews: 17,500 train, 7,500 validation
@@ -54,7 +55,7 @@ def load_imdb(root: Path) -> Dataset:
             raise DatasetError(f"{path}: no aclImdb/{split}/pos|neg reviews inside")
         items.sort(key=lambda r: (r[0], r[1]))  # tar order is not guaranteed
         splits[split] = Split([t for _, _, t in items], [int(p == "pos") for p, _, _ in items])
-    return Dataset(name="imdb", splits=splits, files={str(path): sha256_of(path)})
+    return Dataset(name="imdb", splits=splits, files={str(path): sha256_file(path)})
 
 
 def lopes_splits(dataset: Dataset, seed: int = LOPES_SPLIT_SEED,

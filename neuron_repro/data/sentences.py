@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import (
     Dataset,
     DatasetError,
@@ -13,8 +14,7 @@ from neuron_repro.data.base import (
     read_bytes,
     read_lines,
     require_files,
-    sha256_of,
-)
+    )
 
 # name: (positive file, negative file, encoding, where to get it)
 LINE_DATASETS = {
@@ -43,7 +43,7 @@ def load_line_dataset(name: str, root: Path) -> Dataset:
     ds = Dataset(
         name=name,
         pool=Split(pos + neg, [1] * len(pos) + [0] * len(neg)),
-        files={str(p): sha256_of(p) for p in (pos_path, neg_path)},
+        files={str(p): sha256_file(p) for p in (pos_path, neg_path)},
     )
     if pos_empty or neg_empty:
         ds.notes.append(f"dropped {pos_empty} empty positive and {neg_empty} empty negative lines")
@@ -73,7 +73,7 @@ def load_yelp(root: Path) -> Dataset:
         texts.append(text.replace("\\n", "\n"))
         labels.append(int(label))
     return Dataset(name="yelp", splits={"test": Split(texts, labels)},
-                   files={str(path): sha256_of(path)})
+                   files={str(path): sha256_file(path)})
 
 
 YELP_FULL = "yelp_review_polarity_csv"  # the folder of Zhang et al.'s release
@@ -96,7 +96,7 @@ def load_yelp_full(root: Path) -> Dataset:
     for name, path in zip(("train", "test"), paths, strict=True):
         texts, labels = _zhang_rows(path)
         splits[name] = Split(texts, labels)
-    return Dataset(name="yelp-full", splits=splits, files={str(p): sha256_of(p) for p in paths})
+    return Dataset(name="yelp-full", splits=splits, files={str(p): sha256_file(p) for p in paths})
 
 
 def _zhang_rows(path: Path) -> tuple[list[str], list[int]]:

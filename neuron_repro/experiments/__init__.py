@@ -1,32 +1,29 @@
-"""Experiments: functions ``(ctx, claim) -> Measurement`` that claims name by key."""
+"""Experiments: functions ``(ctx, claim) -> Measurement`` that claims name by key, one module
+per family, each registering itself in :mod:`neuron_repro.experiments.registry` when it is
+imported; every module of this package is imported here, so a new family needs no line in
+this file."""
 
-from neuron_repro.experiments import chada, donnelly, label_efficiency, lopes, ner, steering
-from neuron_repro.experiments.sentiment_unit import (
-    dominant_unit_experiment,
-    probe_experiment,
-    zero_shot_experiment,
+import importlib
+import pkgutil
+
+from neuron_repro.experiments.registry import (
+    EXPERIMENTS,
+    FAMILIES,
+    fixture_expected,
+    fixture_measured,
 )
 
-EXPERIMENTS = {
-    "probe": probe_experiment,
-    "dominant_unit": dominant_unit_experiment,
-    "zero_shot": zero_shot_experiment,
-    **donnelly.EXPERIMENTS,
-    **ner.EXPERIMENTS,
-    **lopes.EXPERIMENTS,
-    **chada.EXPERIMENTS,
-    **label_efficiency.EXPERIMENTS,
-    **steering.EXPERIMENTS,
-}
+for _module in pkgutil.iter_modules(__path__):  # in name order
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-# Functions ``(ctx, claims)`` run once before a context measures ``claims``: work that is
-# shared by several claims and faster done for all at once (the NER baselines in parallel).
-PREPARE = (*ner.PREPARE,)
+__all__ = ["EXPERIMENTS", "FAMILIES", "fixture_expected", "fixture_measured", "prepare"]
 
 
 def prepare(ctx, claims) -> None:
-    """Run every PREPARE function once for ``ctx``."""
-    if not ctx.memo.get("prepared"):
-        ctx.memo["prepared"] = True
-        for step in PREPARE:
-            step(ctx, claims)
+    """Run every family's ``prepare`` once for ``ctx``: work that several claims share and
+    that is faster done for all at once (the NER baselines in parallel)."""
+    if not ctx.memo.get(("prepared",)):
+        ctx.memo[("prepared",)] = True
+        for family in FAMILIES.values():
+            if family.prepare is not None:
+                family.prepare(ctx, claims)

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from neuron_repro.data import DatasetError
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.experiments.sentiment_unit import _fold, run_dataset_probe
 from neuron_repro.probes import SEED, cross_validation_folds, map_with_cache
 from neuron_repro.traces import character_values, characters, text_traces
@@ -352,8 +353,13 @@ def length_experiment(ctx, claim: Claim) -> Measurement:
     return Measurement(float(test.pvalue), details, figures)
 
 
-EXPERIMENTS = {
+EXPERIMENTS = register_experiments({
     "yelp_supervised": supervised_experiment,
     "sentence_end_updates": sentence_end_experiment,
     "length_independence": length_experiment,
-}
+})
+
+FAMILY = register_family(Family("chada", fixture_expected={
+    # the planted unit moves only at the emoticon bytes, never at the byte after a sentence end
+    "chada2017.yelp.sentence_end_updates": "FAIL",
+}))

@@ -11,8 +11,11 @@ import numpy as np
 
 from neuron_repro.data import Split
 from neuron_repro.experiments import sweeps
+from neuron_repro.experiments.preconditions import CLASSIFIERS, UNIT_PROBES, check_precondition
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.features import STATE_KINDS, continue_features, preprocess_openai
 from neuron_repro.probes import EngineNotConverged, L1Probe, run_probe, zero_shot_accuracy
+from neuron_repro.stats import majority_share
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
 SPLIT_SEED = 42
@@ -208,8 +211,6 @@ def error_overlap_experiment(ctx, claim: Claim) -> Measurement:
 def sn_not_necessary_experiment(ctx, claim: Claim) -> Measurement:
     """The largest change deleting the unit makes, over the datasets whose probe has a
     sentiment unit (the claim's preconditions); the others are named."""
-    from neuron_repro.experiments.preconditions import check_precondition
-
     changes, left_out = {}, {}
     for pre in claim.preconditions:
         name = pre.dataset
@@ -265,7 +266,7 @@ def opposite_polarity_experiment(ctx, claim: Claim) -> Measurement:
     unit, sign = out["sentiment_unit"], out["sentiment_unit_sign"]
     accuracy = zero_shot_accuracy(Xte[:, unit], yte, sign)
     flipped = zero_shot_accuracy(Xte[:, unit], yte, -sign)
-    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    majority = 100.0 * majority_share(yte)
     return Measurement(accuracy - max(majority, flipped), {
         "sentiment_unit": unit, "sentiment_unit_sign": sign, "zero_shot_accuracy": accuracy,
         "zero_shot_sign_flipped": flipped, "majority_class": majority})
@@ -321,7 +322,7 @@ def single_ablation_sweep_experiment(ctx, claim: Claim) -> Measurement:
         "mark": out["sentiment_unit"], "mark_label": "sentiment unit deleted"},
         "SST: test accuracy with each unit deleted, then refit")]
     _, _, (_, yte) = _sst(ctx)
-    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    majority = 100.0 * majority_share(yte)
     alone = float(single["accuracy"][best])
     return Measurement(float(acc[best]), {
         "min": float(acc.min()), "max": float(acc.max()), "best_unit": best,
@@ -363,7 +364,7 @@ def cumulative_ablation_experiment(ctx, claim: Claim) -> Measurement:
         "SST: accuracy as units are deleted by decreasing |weight|")]
     n_units = len(curve["units_left"])
     _, _, (_, yte) = _sst(ctx)
-    majority = 100.0 * max(np.mean(yte), 1 - np.mean(yte))
+    majority = 100.0 * majority_share(yte)
     last = float(curve["accuracy"][-1])  # one unit left
     margin = level - majority
     details = {"units_left": left, "n_units": n_units, "unit_only_level": level,
@@ -401,7 +402,20 @@ def random100_experiment(ctx, claim: Claim) -> Measurement:
                        figures, budget={"classifiers": len(rand["accuracy"])})
 
 
-EXPERIMENTS = {
+def _unit_probe(ctx, name: str):
+    out, _ = table_probe(ctx, name, "final")
+    return [out], donnelly_splits(ctx, name)["test"].labels
+
+
+def _classifier(ctx, name: str, features: str):
+    accuracy = table_probe(ctx, name, features)[0]["test_accuracy"]
+    return accuracy, donnelly_splits(ctx, name)["test"].labels
+
+
+UNIT_PROBES["donnelly"] = _unit_probe
+CLASSIFIERS["donnelly"] = _classifier
+
+EXPERIMENTS = register_experiments({
     "donnelly_single_ablation_sweep": single_ablation_sweep_experiment,
     "donnelly_single_unit_sweep": single_unit_sweep_experiment,
     "donnelly_cumulative_ablation": cumulative_ablation_experiment,
@@ -413,4 +427,18 @@ EXPERIMENTS = {
     "donnelly_sn_not_necessary": sn_not_necessary_experiment,
     "donnelly_suffix_attack": suffix_attack_shape_experiment,
     "donnelly_opposite_polarity": opposite_polarity_experiment,
-}
+})
+
+FAMILY = register_family(Family("donnelly", fixture_expected={
+    # the planted unit carries the whole label, so deleting it leaves chance, no other unit
+    # rivals it, the cumulative curve falls below its level at the first deletion, and no
+    # subset without it beats it
+    "donnelly2019.sn_not_necessary": "FAIL",
+    "donnelly2019.single_unit_sweep": "FAIL",
+    "donnelly2019.cumulative_ablation": "FAIL",
+    "donnelly2019.random100": "FAIL",
+    # the unit counts emoticons, so no appended word moves it
+    "donnelly2019.suffix_attack_shape": "FAIL",
+    # its polarity is negative, and the harness must score it with that sign
+    "donnelly2019.opposite_polarity": "PASS",
+}))

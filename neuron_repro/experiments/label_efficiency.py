@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.probes import L1Probe, map_with_cache
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
@@ -106,4 +107,6 @@ def label_efficiency_experiment(ctx, claim: Claim) -> Measurement:
     return Measurement(value, details, figures, budget={"draws": p["draws"]}, shape_value=shape)
 
 
-EXPERIMENTS = {"label_efficiency": label_efficiency_experiment}
+EXPERIMENTS = register_experiments({"label_efficiency": label_efficiency_experiment})
+
+FAMILY = register_family(Family("label_efficiency"))

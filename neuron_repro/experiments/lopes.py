@@ -1,14 +1,15 @@
 """lopes2019: a word-level LSTM sentiment classifier on IMDB, trained by the harness, and its
 explanations (LIME, activation maximisation, corpus search, dataset examples).
 
-The classifier is trained once per run through the classifier cache (``ctx.lopes`` says
-how) and shared by the five claims, as are its predictions and LIME's explanations.
+The classifier is trained once per run through the classifier cache (``LopesSettings``
+say how) and shared by the five claims, as are its predictions and LIME's explanations.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -16,7 +17,9 @@ from tqdm.auto import tqdm
 from neuron_repro import explain as X
 from neuron_repro.data import DatasetError
 from neuron_repro.data.imdb import LOPES_SPLIT_SEED, load_imdb, lopes_splits
-from neuron_repro.models.wordlstm import positive_probability, tokenize
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
+from neuron_repro.models.wordlstm import WordLSTMConfig, positive_probability, tokenize
+from neuron_repro.paths import FIXTURE_DATA
 from neuron_repro.train.classifier import train_classifier
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
@@ -30,11 +33,41 @@ CARD = "word_lstm.md"
 PUBLISHED_SPLITS = {"train": 93.21, "val": 84.98}
 
 
+@dataclass
+class LopesSettings:
+    """How the lopes2019 claims train and explain their word-level LSTM. ``config`` is the
+    model and its training (:class:`WordLSTMConfig`: the tutorials' sizes, 5 epochs, the
+    epoch of best validation accuracy kept); ``lime_samples`` is LIME's default; the claims
+    are judged over ``lime_reviews`` correctly classified positive test reviews and
+    ``queries`` reviews of each predicted polarity, drawn with ``sample_seed``."""
+
+    config: WordLSTMConfig = field(default_factory=WordLSTMConfig)
+    seed: int = 0
+    lime_samples: int = 5000
+    lime_reviews: int = 50
+    queries: int = 50
+    sample_seed: int = 0
+    ascent_steps: int = 500
+    ascent_lr: float = 0.05
+    data_root: Path | None = None  # where IMDB is read (None: the run's data root)
+
+    def __post_init__(self):
+        for name in ("lime_samples", "lime_reviews", "queries", "ascent_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"lopes.{name} must be at least 1, not {getattr(self, name)}")
+        if self.config.epochs < 1:
+            raise ValueError(f"lopes.config.epochs must be at least 1, not {self.config.epochs}")
+
+
+def _settings(ctx) -> LopesSettings:
+    return ctx.settings["lopes"]
+
+
 def _study(ctx) -> dict:
     """The trained classifier, its predictions on every split and their accuracy."""
     if "lopes" in ctx.memo:
         return ctx.memo["lopes"]
-    settings = ctx.lopes
+    settings = _settings(ctx)
     if settings.data_root is None:
         dataset = ctx.dataset("imdb")
     else:
@@ -106,7 +139,7 @@ def _explanations(ctx) -> dict:
     (``lime_reviews``, the first ``queries`` of them also queries) and negative ones."""
     if "lopes_lime" in ctx.memo:
         return ctx.memo["lopes_lime"]
-    study, s = _study(ctx), ctx.lopes
+    study, s = _study(ctx), _settings(ctx)
     probs, labels, seqs = study["probs"]["test"], study["labels"]["test"], study["seqs"]["test"]
     distinct = np.array([len(np.unique(q)) >= 2 for q in seqs])
     rng = np.random.default_rng(s.sample_seed)
@@ -144,7 +177,7 @@ def lexicon_positive(words, lexicon) -> int:
 
 
 def lime_experiment(ctx, claim: Claim) -> Measurement:
-    study, s = _study(ctx), ctx.lopes
+    study, s = _study(ctx), _settings(ctx)
     lime = _explanations(ctx)
     lexicon = X.positive_lexicon()
     texts = study["texts"]["test"]
@@ -188,7 +221,7 @@ def _tokens(ctx) -> dict:
     """Activation maximisation and corpus search, timed the same way in the same run."""
     if "lopes_tokens" in ctx.memo:
         return ctx.memo["lopes_tokens"]
-    study, s = _study(ctx), ctx.lopes
+    study, s = _study(ctx), _settings(ctx)
     model, itos = study["model"], study["vocab"].itos
     emb = model.embedding.weight.detach().cpu().double().numpy()
     began = time.perf_counter()
@@ -223,7 +256,7 @@ def _tokens(ctx) -> dict:
     return out
 
 
-def ascent_experiment(ctx, claim: Claim) -> Measurement:
+def activation_maximization_experiment(ctx, claim: Claim) -> Measurement:
     study, tokens = _study(ctx), _tokens(ctx)
     a = tokens["ascent"]
     table = [{"rank": n, "token": t, "cosine": c, "rating": "yes" if X.is_rating(t) else ""}
@@ -261,7 +294,7 @@ def same_side(query_positive: np.ndarray, neighbour_probability: np.ndarray) -> 
 
 
 def dataset_examples_experiment(ctx, claim: Claim) -> Measurement:
-    study, s = _study(ctx), ctx.lopes
+    study, s = _study(ctx), _settings(ctx)
     lime = _explanations(ctx)
     model, itos = study["model"], study["vocab"].itos
     began = time.perf_counter()
@@ -382,10 +415,20 @@ def _card(ctx, study) -> FigureSpec:
     return FigureSpec(CARD, "text", {"text": "\n".join(lines)}, "the word LSTM's model card")
 
 
-EXPERIMENTS = {
+EXPERIMENTS = register_experiments({
     "word_lstm_accuracy": accuracy_experiment,
     "lime_lexicon": lime_experiment,
-    "activation_maximisation": ascent_experiment,
+    "activation_maximization": activation_maximization_experiment,
     "corpus_search": search_experiment,
     "dataset_examples": dataset_examples_experiment,
-}
+})
+
+FAMILY = register_family(Family(
+    "lopes", settings=LopesSettings(),
+    # the fixture IMDB has ratings planted (see fixtures/); its reviews are short and few: a
+    # small model trained for longer learns their markers
+    fixture_settings=LopesSettings(
+        config=WordLSTMConfig(embed_dim=16, hidden=32, batch_size=4, lr=0.01, epochs=10),
+        lime_samples=300, lime_reviews=5, queries=5, data_root=FIXTURE_DATA / "lopes"),
+    # trained on the fixture reviews: no verdict is known, but each claim is measured
+    fixture_measured=("lopes2019",)))

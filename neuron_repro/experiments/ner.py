@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from neuron_repro import ner_units as U
 from neuron_repro.data.conll import load_conll
 from neuron_repro.data.glove import find_glove
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.models.tagger import (
     ANALYSIS_CONFIG,
     TaggerConfig,
@@ -27,13 +29,42 @@ from neuron_repro.train import TrainingDiverged
 from neuron_repro.train.tagger import TaggerJob, train_parallel, train_tagger
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
+
+@dataclass
+class NerSettings:
+    """How the NER claims train their taggers. The defaults are the sources': NCRF++'s 100
+    epochs for the baselines (the dev-best epoch kept), 10 for the analysis model (the last
+    kept), and at least 5 seeds. ``baseline_minutes`` stops each baseline after the epoch
+    that passes that many minutes of training in this run; the next run goes on from the
+    tagger cache."""
+
+    seeds: int = 5
+    analysis_epochs: int = 10
+    baseline_epochs: int = 100
+    baseline_seed: int = 0
+    baseline_minutes: float | None = None
+    glove: str | None = None  # a GloVe .txt file; default: <data root>/glove/ or the package
+
+    def __post_init__(self):
+        for name in ("seeds", "analysis_epochs", "baseline_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ner.{name} must be at least 1, not {getattr(self, name)}")
+        if self.baseline_minutes is not None and not self.baseline_minutes >= 0:
+            raise ValueError(f"ner.baseline_minutes must be 0 or more, not "
+                             f"{self.baseline_minutes}")
+
+
+def _settings(ctx) -> NerSettings:
+    return ctx.settings["ner"]
+
+
 SHUFFLE_SEED = 0
 
 
 def _data(ctx):
     if "ner_data" not in ctx.memo:
         conll = load_conll(ctx.data_root)
-        vectors = find_glove(ctx.ner.glove, ctx.data_root)
+        vectors = find_glove(_settings(ctx).glove, ctx.data_root)
         ctx.data_files.update(conll.files)
         ctx.data_files.update(vectors.files)
         ctx.memo["ner_data"] = conll, vectors
@@ -60,14 +91,15 @@ def _baseline(ctx, char: str, word: str) -> dict:
     key = ("ner_baseline", char, word)
     if key not in ctx.memo:
         conll, vectors = _data(ctx)
-        config = _baseline_config(char, word)
+        config, settings = _baseline_config(char, word), _settings(ctx)
         try:
             trained = train_tagger(config, conll.splits, vectors,
-                                   epochs=ctx.ner.baseline_epochs, seed=ctx.ner.baseline_seed,
+                                   epochs=settings.baseline_epochs,
+                                   seed=settings.baseline_seed,
                                    keep="best_dev", progress=ctx.progress,
                                    desc=f"NER {config.name}", device=ctx.device,
                                    cache_dir=ctx.cache_folder("taggers"),
-                                   minutes=ctx.ner.baseline_minutes)
+                                   minutes=settings.baseline_minutes)
         except TrainingDiverged as exc:
             ctx.memo[key] = {"diverged": str(exc)}
         else:
@@ -87,12 +119,13 @@ def prepare_baselines(ctx, claims) -> None:
     if workers < 2 or len(wanted) < 2:
         return
     _data(ctx)  # the files the workers read, for the provenance
-    jobs = [TaggerJob(_baseline_config(*w), ctx.ner.baseline_epochs, ctx.ner.baseline_seed,
+    settings = _settings(ctx)
+    jobs = [TaggerJob(_baseline_config(*w), settings.baseline_epochs, settings.baseline_seed,
                       desc=f"NER {_baseline_config(*w).name}") for w in wanted]
-    records = train_parallel(jobs, load_ner_data, (ctx.data_root, ctx.ner.glove),
+    records = train_parallel(jobs, load_ner_data, (ctx.data_root, settings.glove),
                              score_baseline, workers, device=ctx.device,
                              cache_dir=ctx.cache_folder("taggers"),
-                             minutes=ctx.ner.baseline_minutes, progress=ctx.progress)
+                             minutes=settings.baseline_minutes, progress=ctx.progress)
     for w, record in zip(wanted, records, strict=True):
         ctx.memo[("ner_baseline", *w)] = record
 
@@ -105,9 +138,9 @@ def _analysis_models(ctx) -> list[dict]:
     conll, vectors = _data(ctx)
     test = conll.splits["test"]
     models = []
-    for seed in range(ctx.ner.seeds):
+    for seed in range(_settings(ctx).seeds):
         trained = train_tagger(ANALYSIS_CONFIG, conll.splits, vectors,
-                               epochs=ctx.ner.analysis_epochs, seed=seed, keep="last",
+                               epochs=_settings(ctx).analysis_epochs, seed=seed, keep="last",
                                progress=ctx.progress, desc=f"NER analysis seed {seed}",
                                device=ctx.device, cache_dir=ctx.cache_folder("taggers"))
         tags = trained.vocab.tags
@@ -133,7 +166,7 @@ def _analysis_models(ctx) -> list[dict]:
 
 def _training(models, ctx) -> dict:
     first = models[0]["summary"]
-    return {"seeds": len(models), "epochs": ctx.ner.analysis_epochs,
+    return {"seeds": len(models), "epochs": _settings(ctx).analysis_epochs,
             "embedding": _data(ctx)[1].source,
             "train_seconds_per_seed": [m["summary"]["train_seconds"] for m in models],
             "train_sentences_per_second": first["train_sentences_per_second"],
@@ -168,7 +201,7 @@ def baseline_experiment(ctx, claim: Claim) -> Measurement:
         return Measurement(None, {"why": str(exc), "row_of": BASELINE_TABLE, "row": row})
     row = {"tagger": name,
            "published": claim.published, "test F1": round(out["test_f1"], 2),
-           "epochs trained / asked": f"{out['epochs']} / {ctx.ner.baseline_epochs}",
+           "epochs trained / asked": f"{out['epochs']} / {_settings(ctx).baseline_epochs}",
            "best epoch": out["best_epoch"] + 1,
            "best dev F1": max(out["dev_f1_per_epoch"]),
            "sentences/s": out["train_sentences_per_second"],
@@ -216,7 +249,7 @@ def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
 def seed_dependence_experiment(ctx, claim: Claim) -> Measurement:
     models = _analysis_models(ctx)
     if len(models) < 2:
-        return Measurement(None, {"why": "needs at least two seeds (--ner-seeds)"})
+        return Measurement(None, {"why": "needs at least two seeds (--set ner.seeds=N)"})
     rng = np.random.default_rng(SHUFFLE_SEED)
     matched, control, first_cols = [], [], None
     for a, b in combinations(models, 2):
@@ -307,16 +340,16 @@ def _spent(experiment, budget):
 
 
 def _baseline_budget(ctx, measurement) -> dict:
-    """The epochs this baseline had (fewer than asked when ``--ner-baseline-minutes`` stopped
+    """The epochs this baseline had (fewer than asked when ``ner.baseline_minutes`` stopped
     it)."""
     return {"epochs": measurement.details.get("epochs", 0)}  # 0: it diverged
 
 
 def _analysis_budget(ctx, measurement) -> dict:
-    return {"seeds": ctx.ner.seeds, "epochs": ctx.ner.analysis_epochs}
+    return {"seeds": _settings(ctx).seeds, "epochs": _settings(ctx).analysis_epochs}
 
 
-EXPERIMENTS = {
+EXPERIMENTS = register_experiments({
     "ner_baseline": _spent(baseline_experiment, _baseline_budget),
     **{name: _spent(experiment, _analysis_budget) for name, experiment in {
         "ner_per_tag_accuracy": per_tag_accuracy_experiment,
@@ -326,7 +359,10 @@ EXPERIMENTS = {
         "ner_weight_similarity": weight_similarity_experiment,
         "ner_top10_overlap": top10_overlap_experiment,
     }.items()},
-}
+})
 
-# Work done before the claims are measured, given the claims of the run.
-PREPARE = (prepare_baselines,)
+FAMILY = register_family(Family(
+    "ner", settings=NerSettings(),
+    fixture_settings=NerSettings(seeds=5, analysis_epochs=6, baseline_epochs=1),
+    # the taggers train on the fixture sentences: no verdict is known, but each is measured
+    fixture_measured=("nerneurons2020",), prepare=prepare_baselines))

@@ -9,10 +9,20 @@ computed once per run and shown with every claim that depends on it, met or not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.stats import binomtest
 
+from neuron_repro.stats import majority_share
 from neuron_repro.verdicts import Precondition, PreconditionResult
+
+# What each probe family gives a precondition, registered by the family's module (so that
+# this module imports none of them): for a sentiment unit, ``(folds, test labels)`` of the
+# family's probe on a dataset (one fold when it has one split); for a classifier, ``(test
+# accuracy, test labels)`` of the family's clean classifier on a dataset and feature kind.
+UNIT_PROBES: dict[str, Callable] = {}
+CLASSIFIERS: dict[str, Callable] = {}
 
 
 def unit_beats_majority(n_correct: int, n: int, majority_share: float) -> float:
@@ -31,18 +41,7 @@ def check_precondition(ctx, pre: Precondition) -> PreconditionResult:
 
 def _trials(ctx, pre: Precondition) -> tuple[int, int, np.ndarray, str | None]:
     """(unit-alone correct, scored examples, test labels, why there is no unit)."""
-    if pre.probe == "donnelly":
-        from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
-
-        out, _ = table_probe(ctx, pre.dataset, "final")
-        labels = donnelly_splits(ctx, pre.dataset)["test"].labels
-        folds = [out]
-    else:
-        from neuron_repro.experiments.sentiment_unit import probe_labels, run_dataset_probe
-
-        out = run_dataset_probe(ctx, pre.dataset)
-        labels = probe_labels(ctx, pre.dataset)
-        folds = out.get("folds") or [out]
+    folds, labels = UNIT_PROBES[pre.probe](ctx, pre.dataset)
     missing = [f for f in folds if _no_unit(f)]
     if missing:
         why = next((n for n in missing[0].get("notes", []) if "kept no weight" in n),
@@ -61,7 +60,7 @@ def _no_unit(fold: dict) -> bool:
 
 def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
     correct, n, labels, why = _trials(ctx, pre)
-    majority = float(max(np.mean(labels), 1 - np.mean(labels))) if n else 1.0
+    majority = majority_share(labels) if n else 1.0
     if why is not None:
         return PreconditionResult(pre, False, f"{why}; majority {100 * majority:.2f} %",
                                   {"majority_share": majority, "n": n,
@@ -76,11 +75,8 @@ def _sentiment_unit(ctx, pre: Precondition) -> PreconditionResult:
 
 
 def _classifier(ctx, pre: Precondition) -> PreconditionResult:
-    from neuron_repro.experiments.donnelly import donnelly_splits, table_probe
-
-    accuracy = table_probe(ctx, pre.dataset, pre.features)[0]["test_accuracy"]
-    labels = donnelly_splits(ctx, pre.dataset)["test"].labels
-    majority = 100.0 * float(max(np.mean(labels), 1 - np.mean(labels)))
+    accuracy, labels = CLASSIFIERS[pre.probe](ctx, pre.dataset, pre.features)
+    majority = 100.0 * majority_share(labels)
     holds = bool(accuracy - majority >= pre.margin)
     summary = f"{accuracy:.2f} %, majority {majority:.2f} %"
     return PreconditionResult(pre, holds, summary,
@@ -91,8 +87,6 @@ def _classifier(ctx, pre: Precondition) -> PreconditionResult:
 def unit_checks(ctx) -> list[dict]:
     """The sentiment-unit test of every dataset whose probe ran in ``ctx`` (each probe family
     it ran), for the report's summary."""
-    from neuron_repro.verdicts import Precondition
-
     for key in list(ctx.memo):
         if key[0] == "probe":
             check_precondition(ctx, Precondition(key[1]))

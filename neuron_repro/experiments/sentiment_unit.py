@@ -11,9 +11,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.model_selection import train_test_split
 
+from neuron_repro.experiments.preconditions import UNIT_PROBES
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.probes import (
     SEED,
     cross_validation_folds,
@@ -22,6 +23,7 @@ from neuron_repro.probes import (
     summarise_folds,
     zero_shot_accuracy,
 )
+from neuron_repro.stats import majority_share, wilson_interval
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
 DEV_SHARE = 0.1  # of train, for datasets that ship without a dev split (IMDB)
@@ -109,7 +111,7 @@ def run_dataset_probe(ctx, name: str) -> dict:
         order = np.argsort(-np.abs(coef), kind="stable")
         out["top_units"] = [int(u) for u in order[:10] if coef[u] != 0]
     scored = probe_labels(ctx, name)
-    out["majority_class"] = 100.0 * float(max(np.mean(scored), 1 - np.mean(scored)))
+    out["majority_class"] = 100.0 * majority_share(scored)
     small = _small_split_notes(name, len(y_train) if ds.pool is None else len(y), len(y_test))
     for note in small:
         warnings.warn(note, SmallSplitWarning, stacklevel=2)
@@ -149,8 +151,7 @@ def probe_experiment(ctx, claim: Claim) -> Measurement:
     if claim.params["quantity"].endswith("accuracy") and "folds" not in out and \
             isinstance(value, float) and not np.isnan(value):
         n = out["n_test"]
-        ci = binomtest(int(round(value / 100 * n)), n).proportion_ci(0.95, method="wilson")
-        details["ci95"] = [100 * ci.low, 100 * ci.high]
+        details["ci95"] = wilson_interval(int(round(value / 100 * n)), n)
     return Measurement(value, details, out["figures"])
 
 
@@ -173,7 +174,6 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
     values = _final_c(ctx, name, "test")[:, unit]
     accuracy = zero_shot_accuracy(values, test.labels, sign)
     n_correct = int(round(accuracy / 100 * len(test)))
-    ci = binomtest(n_correct, len(test)).proportion_ci(confidence_level=0.95, method="wilson")
     figures = [FigureSpec(
         f"{name}_zero_shot.png", "unit_values",
         {"values": values, "labels": test.labels, "threshold": 0.0,
@@ -182,7 +182,26 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
         "by label (zero-shot)")]
     details = {
         "sentiment_unit": unit, "sentiment_unit_sign": sign, "unit_from": claim.params["unit_from"],
-        "threshold": 0.0, "n": len(test), "ci95": [100 * ci.low, 100 * ci.high],
-        "majority_class": 100.0 * float(max(np.mean(test.labels), 1 - np.mean(test.labels))),
+        "threshold": 0.0, "n": len(test), "ci95": wilson_interval(n_correct, len(test)),
+        "majority_class": 100.0 * majority_share(test.labels),
     }
     return Measurement(accuracy, details, figures)
+
+
+def _unit_probe(ctx, name: str):
+    out = run_dataset_probe(ctx, name)
+    return out.get("folds") or [out], probe_labels(ctx, name)
+
+
+UNIT_PROBES["radford"] = _unit_probe
+
+EXPERIMENTS = register_experiments({
+    "probe": probe_experiment,
+    "dominant_unit": dominant_unit_experiment,
+    "zero_shot": zero_shot_experiment,
+})
+
+FAMILY = register_family(Family(
+    "radford",
+    # one unit carries the whole label
+    fixture_expected={"radford2017.sst.one_dominant_unit": "PASS"}))

@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.experiments.sentiment_unit import run_dataset_probe
 from neuron_repro.generate import Clamp, as_text, generate
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
@@ -112,4 +113,10 @@ def steering_experiment(ctx, claim: Claim) -> Measurement:
     return Measurement(gap, details, figures, budget={"samples per clamp": p["samples"]})
 
 
-EXPERIMENTS = {"steering": steering_experiment}
+EXPERIMENTS = register_experiments({"steering": steering_experiment})
+
+FAMILY = register_family(Family("steering", fixture_expected={
+    # the planted head writes ")" when the unit is on its positive side and "(" on its
+    # negative side, the fixture IMDB's two markers, so the clamp decides what the judge reads
+    "radford2017.generation.steering": "PASS",
+}))

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file as save_safetensors
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.io import (
     CorruptFileError,
     atomic_folder,
@@ -85,14 +86,6 @@ def weight_norm(w: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     """
     sq = (w * w).sum(dim=0, keepdim=True).clamp_min(1e-12)
     return w * torch.rsqrt(sq) * gain
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class MLSTM(torch.nn.Module):

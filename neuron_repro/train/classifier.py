@@ -14,8 +14,6 @@ training and validation reviews, the code of the model and of this loop, torch's
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -26,6 +24,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neuron_repro.cache import (
+    CHECKPOINT,
+    entry_key,
+    remove_checkpoints,
+    save_tensors,
+    write_finished,
+)
 from neuron_repro.data.base import Split
 from neuron_repro.io import (
     CorruptFileError,
@@ -43,13 +48,7 @@ from neuron_repro.models.wordlstm import (
     pad_batch,
     positive_probability,
 )
-from neuron_repro.train import (
-    CHECKPOINT,
-    TrainingDiverged,
-    remove_checkpoints,
-    save_tensors,
-    write_finished,
-)
+from neuron_repro.train import TrainingDiverged
 
 _CODE = Path(model_module.__file__).read_bytes() + Path(__file__).read_bytes()
 SORT_WINDOW = 100  # batches whose reviews are sorted by length together (a bucket iterator)
@@ -103,15 +102,15 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
 
 def classifier_cache_key(config: WordLSTMConfig, train: Split, val: Split, seed: int,
                          device: str) -> str:
-    digest = hashlib.sha256(json.dumps(
-        {"config": asdict(config), "seed": seed, "device": torch.device(device).type,
-         "torch": torch.__version__}, sort_keys=True).encode())
-    digest.update(_CODE)
-    for split in (train, val):
-        for text, label in zip(split.texts, split.labels, strict=True):
-            digest.update(f"{label}\t{len(text)}\t".encode())
-            digest.update(text.encode())
-    return digest.hexdigest()[:32]
+    def data():
+        for split in (train, val):
+            for text, label in zip(split.texts, split.labels, strict=True):
+                yield f"{label}\t{len(text)}\t".encode()
+                yield text.encode()
+
+    return entry_key({"config": asdict(config), "seed": seed,
+                      "device": torch.device(device).type, "torch": torch.__version__},
+                     _CODE, data())
 
 
 def _accuracy(model, sequences, labels, device) -> float:

@@ -13,7 +13,6 @@ A cache entry is a folder named by :func:`tagger_cache_key`:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neuron_repro.cache import (
+    CHECKPOINT,
+    entry_key,
+    remove_checkpoints,
+    save_tensors,
+    write_finished,
+)
 from neuron_repro.data.conll import Sentence
 from neuron_repro.data.glove import WordVectors
 from neuron_repro.io import (
@@ -50,13 +56,7 @@ from neuron_repro.models.tagger import (
     fit,
     tag_set,
 )
-from neuron_repro.train import (
-    CHECKPOINT,
-    TrainingDiverged,
-    remove_checkpoints,
-    save_tensors,
-    write_finished,
-)
+from neuron_repro.train import TrainingDiverged
 
 # The code that decides a tagger's numbers, read once, as this process imported it: a file
 # edited while a run goes on does not change the keys that run writes under.
@@ -122,17 +122,16 @@ def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
     """What decides a trained tagger: its configuration and schedule, the sentences, the
     initial word vectors, the device, the torch version and the code of the model and its
     training loop (``tagger.py``, with the CRF's)."""
-    digest = hashlib.sha256(json.dumps(
-        {"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
-         "device": torch.device(device).type, "threads": threads, "torch": torch.__version__},
-        sort_keys=True).encode())
-    digest.update(_CODE)
-    for name in sorted(splits):
-        digest.update(name.encode())
-        for sentence in splits[name]:
-            digest.update(json.dumps([sentence.tokens, sentence.tags]).encode())
-    digest.update(np.ascontiguousarray(matrix).data)
-    return digest.hexdigest()[:32]
+    def data():
+        for name in sorted(splits):
+            yield name.encode()
+            for sentence in splits[name]:
+                yield json.dumps([sentence.tokens, sentence.tags]).encode()
+        yield np.ascontiguousarray(matrix).data
+
+    return entry_key({"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
+                      "device": torch.device(device).type, "threads": threads,
+                      "torch": torch.__version__}, _CODE, data())
 
 
 _RECORD_FIELDS = {"key": str, "seed": int, "epochs": int, "best_epoch": int,

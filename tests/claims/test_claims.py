@@ -7,12 +7,21 @@ a claim that cannot run is skipped with its reason; the report is written at the
 session either way.
 """
 
+import json
+import math
+import re
+from pathlib import Path
+
 import pytest
 
 from neuron_repro.claims import REGISTRY
+from neuron_repro.experiments import fixture_expected, fixture_measured
+from neuron_repro.paths import REPO_ROOT
 from neuron_repro.report import summary_line
-from neuron_repro.repro import FIXTURE_EXPECTED, FIXTURE_MEASURED
 from neuron_repro.verdicts import FAIL, NOT_RUN
+
+FIXTURE_EXPECTED = fixture_expected()
+FIXTURE_MEASURED = fixture_measured()
 
 
 @pytest.mark.parametrize("claim", REGISTRY, ids=[c.id for c in REGISTRY])
@@ -33,6 +42,70 @@ def test_claim(claim, reproduction):
     assert result.verdict != FAIL, (
         f"{claim.id}: measured {result.measured}, published {claim.published}; {result.reason}"
     )
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "fixtures-results.json"
+# what a rerun may change: how long things took
+TIMINGS = ("seconds", "per_second", "minutes", "sentences/s", "search_over_ascent_time")
+
+
+def _differences(recorded, measured, where: str) -> list[str]:
+    """Where ``measured`` differs from ``recorded`` (keys ``recorded`` lacks are new fields,
+    not differences; timings are left out)."""
+    if isinstance(recorded, dict) and isinstance(measured, dict):
+        out = []
+        for key, value in recorded.items():
+            if any(t in str(key) for t in TIMINGS):
+                continue
+            if key not in measured:
+                out.append(f"{where}.{key}: missing")
+            else:
+                out += _differences(value, measured[key], f"{where}.{key}")
+        return out
+    if isinstance(recorded, list) and isinstance(measured, list):
+        if len(recorded) != len(measured):
+            return [f"{where}: {len(measured)} items, recorded {len(recorded)}"]
+        return [d for i, (a, b) in enumerate(zip(recorded, measured, strict=True))
+                for d in _differences(a, b, f"{where}[{i}]")]
+    if isinstance(recorded, float) and isinstance(measured, int | float):
+        same = (math.isnan(recorded) and math.isnan(measured)) or \
+            measured == pytest.approx(recorded, rel=1e-9, abs=1e-12)
+        return [] if same else [f"{where}: {measured!r}, recorded {recorded!r}"]
+    if isinstance(recorded, str) and isinstance(measured, str):
+        measured = _paths(measured)
+    return [] if recorded == measured else [f"{where}: {measured!r}, recorded {recorded!r}"]
+
+
+def _paths(text: str) -> str:
+    """A message with this checkout's path as ``<repo>`` and the user cache's data root (which
+    the tests move) as the recorded run had it."""
+    text = text.replace(f"{REPO_ROOT}/", "<repo>/")
+    return re.sub(r"else \S*/neuron-repro/data\)", "else /root/.cache/neuron-repro/data)",
+                  text)
+
+
+def test_the_fixtures_run_gives_the_recorded_results(reproduction):
+    """Every verdict, number and reason of the fixtures run is the one recorded before the
+    package took its present layout (``tests/data/fixtures-results.json``), timings aside.
+    A change that moves one must say why and record the run again."""
+    if not reproduction.ctx.planted:
+        pytest.skip("the recorded run is the fixtures profile's")
+    recorded = {row["id"]: row for row in json.loads(RECORDED.read_text())}
+    measured = {r.claim.id: json.loads(json.dumps(r.to_dict(), default=str))
+                for r in reproduction.results()}
+    assert sorted(measured) == sorted(recorded)
+    differences = [d for claim_id, row in recorded.items()
+                   for d in _differences(row, measured[claim_id], claim_id)]
+    assert differences == [], "\n".join(differences[:20])
+
+
+def test_the_comparison_sees_a_changed_number():
+    row = {"id": "x", "measured": 52.28, "details": {"ci95": [50.0, 54.6], "train_seconds": 3.0}}
+    assert _differences(row, {**row, "details": {"ci95": [50.0, 54.6], "train_seconds": 9.0},
+                              "reason_code": "judged"}, "x") == []
+    assert _differences(row, {**row, "measured": 52.29}, "x") == ["x.measured: 52.29, "
+                                                                   "recorded 52.28"]
+    assert _differences(row, {**row, "details": {"ci95": [50.0]}}, "x") != []
 
 
 def test_report_written(reproduction):

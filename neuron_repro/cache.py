@@ -1,0 +1,79 @@
+"""The caches' shared plan: where they live, how a file is hashed, and how an entry of a
+trained-model cache (the NER taggers, the word LSTM) is keyed, finished and checkpointed.
+
+An entry's key is a digest over what decides the trained model: its settings (as JSON), the
+code of the model and its training loop, and the data. The entry holds the epoch
+checkpoints while it trains (``epoch-NNN/``, the last finished one kept) and, once finished,
+the weights and then ``trained.json``; an entry is read only once its record is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from neuron_repro.io import atomic_write, write_json
+
+CHECKPOINT = re.compile(r"epoch-\d{3,}")  # the folder of a cache entry's last finished epoch
+
+
+def user_cache(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/neuron-repro/...`` (``~/.cache`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base, "neuron-repro", *parts)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entry_key(settings: dict, code: bytes, data: Iterable[bytes]) -> str:
+    """A trained-model cache entry's key: settings (JSON, sorted keys), then the code, then
+    the data's bytes in order."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(code)
+    for chunk in data:
+        digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+def save_tensors(path: Path, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)
+
+
+def remove_checkpoints(entry: Path, keep: str | None = None) -> None:
+    """Older checkpoints, and what a process killed mid-write left under a temporary name."""
+    for old in entry.glob("epoch-*"):
+        if old.name != keep and CHECKPOINT.fullmatch(old.name):
+            shutil.rmtree(old, ignore_errors=True)
+    for left in entry.glob(".*.tmp"):
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
+
+
+def write_finished(entry: Path, record: dict, state: dict | None,
+                   keep_checkpoint: bool = False) -> None:
+    """A cache entry's weights first, then ``trained.json``, each whole or not at all (an
+    entry is read only once its record is there); then the checkpoints are removed (unless
+    kept)."""
+    if state is not None:
+        with atomic_write(entry / "model.safetensors", ".safetensors.tmp") as tmp:
+            save_tensors(tmp, state)
+    write_json(entry / "trained.json", {"key": entry.name, **record})
+    if not keep_checkpoint:
+        (entry / "checkpoint.json").unlink(missing_ok=True)
+        remove_checkpoints(entry)
