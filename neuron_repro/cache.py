@@ -14,10 +14,16 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from neuron_repro.io import atomic_write, write_json
+from neuron_repro.io import (
+    CorruptFileError,
+    atomic_folder,
+    atomic_write,
+    read_json_object,
+    write_json,
+)
 
 CHECKPOINT = re.compile(r"epoch-\d{3,}")  # the folder of a cache entry's last finished epoch
 
@@ -77,3 +83,27 @@ def write_finished(entry: Path, record: dict, state: dict | None,
     if not keep_checkpoint:
         (entry / "checkpoint.json").unlink(missing_ok=True)
         remove_checkpoints(entry)
+
+
+def checkpoint_of(entry: Path) -> Path:
+    """The folder of the entry's last finished epoch, as ``checkpoint.json`` names it; a
+    pointer that is not this entry's, or names no checkpoint folder, is a CorruptFileError."""
+    pointer = entry / "checkpoint.json"
+    folder = read_json_object(pointer, {"key": str, "folder": str}, what="checkpoint")
+    if folder["key"] != entry.name or not CHECKPOINT.fullmatch(folder["folder"]):
+        raise CorruptFileError(f"{pointer}: not a checkpoint of this entry")
+    return entry / folder["folder"]
+
+
+def write_checkpoint(entry: Path, epoch: int, fill: Callable[[Path], None]) -> None:
+    """Epoch ``epoch``'s checkpoint: ``fill(folder)`` writes its files into a temporary folder
+    that is renamed into place whole, then ``checkpoint.json`` names it and the older ones
+    are removed."""
+    name = f"epoch-{epoch:03d}"
+    target = entry / name
+    if target.exists():  # a checkpoint of this epoch left by a run killed before its pointer
+        shutil.rmtree(target)
+    with atomic_folder(target) as tmp:
+        fill(tmp)
+    write_json(entry / "checkpoint.json", {"key": entry.name, "folder": name})
+    remove_checkpoints(entry, keep=name)

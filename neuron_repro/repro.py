@@ -168,12 +168,12 @@ class RunContext:
         return self._release
 
     def dataset(self, name: str) -> Dataset:
-        key = ("dataset", name)
-        if key not in self.memo:
+        def load():
             ds = load_dataset(name, self.data_root)
             self.data_files.update(ds.files)
-            self.memo[key] = ds
-        return self.memo[key]
+            return ds
+
+        return self.cached(("dataset", name), load)
 
     def features(self, texts, states, desc: str) -> dict[str, np.ndarray]:
         return extract_features(
@@ -184,12 +184,12 @@ class RunContext:
     def states(self, name: str, split: str) -> dict[str, np.ndarray]:
         """Every state kind of a dataset's split (``pool`` for a pooled dataset), extracted
         once per run and shared by every experiment that reads it."""
-        key = ("states", name, split)
-        if key not in self.memo:
+        def extract():
             ds = self.dataset(name)
             texts = ds.pool.texts if split == "pool" else ds.splits[split].texts
-            self.memo[key] = self.features(texts, STATE_KINDS, desc=f"{name}/{split}")
-        return self.memo[key]
+            return self.features(texts, STATE_KINDS, desc=f"{name}/{split}")
+
+        return self.cached(("states", name, split), extract)
 
     def for_control(self, spec: str) -> RunContext:
         """The same run on the untrained control: same data, its own model and figures."""
@@ -211,10 +211,7 @@ class RunContext:
         """liblinear fits, in ``cache_folder('l1-fits')``."""
         if self.cache_dir is None:
             return None
-        key = ("fit_cache",)
-        if key not in self.memo:
-            self.memo[key] = FitCache(self.cache_folder("l1-fits"))
-        return self.memo[key]
+        return self.cached(("fit_cache",), lambda: FitCache(self.cache_folder("l1-fits")))
 
     def cached(self, key: tuple, compute):
         """``compute()``, once per run: what several claims read (``key`` starts with the

@@ -579,7 +579,6 @@ def _device_of(trained) -> str:
 def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_path):
     """The value beside the published -0.64 is B-ORG's own accuracy change; the verdict also
     needs the others within 0.05 and the target hit hardest (planted curves, 2 seeds)."""
-    from types import SimpleNamespace
 
     from neuron_repro.claims import REGISTRY
     from neuron_repro.experiments.ner import ablation_experiment
@@ -597,7 +596,7 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
                 for s in range(2)]
 
     for other_drop, verdict in ((0.01, "PASS"), (0.3, "FAIL")):
-        ctx = SimpleNamespace(memo={"ner_analysis": models(other_drop)})
+        ctx = _Context({("ner", "analysis"): models(other_drop)})
         measurement = ablation_experiment(ctx, claim)
         assert measurement.value == pytest.approx(-0.6)
         assert measurement.details["largest_other_abs_change"] == pytest.approx(other_drop)
@@ -606,7 +605,6 @@ def test_the_ablation_claim_shows_the_target_tags_change_as_the_source_did(tmp_p
 
 
 def test_a_diverged_baseline_is_not_run_and_its_table_row_says_where():
-    from types import SimpleNamespace
 
     from neuron_repro.claims import REGISTRY
     from neuron_repro.experiments.ner import EXPERIMENTS
@@ -615,9 +613,21 @@ def test_a_diverged_baseline_is_not_run_and_its_table_row_says_where():
     claim = next(c for c in REGISTRY if c.id == "nerneurons2020.baseline_f1.nochar.wordcnn")
     message = ("nochar.wordcnn (seed 0) diverged: loss nan at epoch 10, batch 2, with SGD lr "
                "0.005")
-    ctx = SimpleNamespace(memo={("ner_baseline", "nochar", "wordcnn"): {"diverged": message}})
+    ctx = _Context({("ner", "baseline", "nochar", "wordcnn"): {"diverged": message}})
     measurement = EXPERIMENTS["ner_baseline"](ctx, claim)
     assert measurement.value is None
     assert measurement.details["row"]["epochs trained / asked"] == "diverged in epoch 10 (batch 2)"
     result = judge(claim, measurement, False, False, [])
     assert result.verdict == "NOT RUN" and "loss nan at epoch 10" in result.reason
+
+
+class _Context:
+    """A run context holding only what a test planted in its cache."""
+
+    def __init__(self, memo: dict):
+        self.memo = memo
+
+    def cached(self, key, compute):
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]

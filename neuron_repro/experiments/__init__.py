@@ -22,8 +22,10 @@ __all__ = ["EXPERIMENTS", "FAMILIES", "fixture_expected", "fixture_measured", "p
 def prepare(ctx, claims) -> None:
     """Run every family's ``prepare`` once for ``ctx``: work that several claims share and
     that is faster done for all at once (the NER baselines in parallel)."""
-    if not ctx.memo.get(("prepared",)):
-        ctx.memo[("prepared",)] = True
+    def run_each():
         for family in FAMILIES.values():
             if family.prepare is not None:
                 family.prepare(ctx, claims)
+        return True
+
+    ctx.cached(("prepared",), run_each)

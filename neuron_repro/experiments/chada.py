@@ -68,11 +68,12 @@ def _fit_l2(X_train, y_train, X_test, y_test) -> tuple[float, bool]:
 
 
 def yelp_supervised(ctx) -> dict:
-    """The supervised Yelp numbers, memoised: L2 accuracy, the L1 unit, zero-shot on the same
+    """The supervised Yelp numbers, once per run: L2 accuracy, the L1 unit, zero-shot on the same
     reviews, and what data they came from."""
-    key = ("chada", "supervised")
-    if key in ctx.memo:
-        return ctx.memo[key]
+    return ctx.cached(("chada", "supervised"), lambda: _supervised(ctx))
+
+
+def _supervised(ctx) -> dict:
     try:
         ctx.dataset("yelp-full")
     except DatasetError as exc:
@@ -92,7 +93,6 @@ def yelp_supervised(ctx) -> dict:
     else:
         out.pop("_zero_shot_data")
         out["zero_shot_accuracy"] = out["gap"] = float("nan")
-    ctx.memo[key] = out
     return out
 
 
@@ -164,21 +164,21 @@ def supervised_experiment(ctx, claim: Claim) -> Measurement:
 
 def yelp_traces(ctx) -> dict:
     """Per-byte traces of the SST unit and the next largest L1 units over the Yelp sample,
-    from one batched pass; memoised (None when SST's probe kept no unit)."""
-    key = ("chada", "traces")
-    if key not in ctx.memo:
-        probe = run_dataset_probe(ctx, "sst")
-        unit, sign = probe["sentiment_unit"], probe["sentiment_unit_sign"]
-        if unit is None:
-            ctx.memo[key] = None
-            return None
-        units = [unit, *[u for u in probe.get("top_units", []) if u != unit]][:VIEWER_UNITS]
-        split = ctx.dataset("yelp").splits["test"]
-        pairs = text_traces(ctx.model, split.texts, units, device=ctx.device,
-                            batch_size=ctx.batch_size)
-        ctx.memo[key] = {"units": units, "sign": sign, "texts": [b for b, _ in pairs],
-                         "traces": [t for _, t in pairs], "labels": split.labels}
-    return ctx.memo[key]
+    from one batched pass, once per run (None when SST's probe kept no unit)."""
+    return ctx.cached(("chada", "traces"), lambda: _traces(ctx))
+
+
+def _traces(ctx) -> dict | None:
+    probe = run_dataset_probe(ctx, "sst")
+    unit, sign = probe["sentiment_unit"], probe["sentiment_unit_sign"]
+    if unit is None:
+        return None
+    units = [unit, *[u for u in probe.get("top_units", []) if u != unit]][:VIEWER_UNITS]
+    split = ctx.dataset("yelp").splits["test"]
+    pairs = text_traces(ctx.model, split.texts, units, device=ctx.device,
+                        batch_size=ctx.batch_size)
+    return {"units": units, "sign": sign, "texts": [b for b, _ in pairs],
+            "traces": [t for _, t in pairs], "labels": split.labels}
 
 
 def change_sums(data: bytes, trace: np.ndarray) -> tuple[float, int, float, int]:

@@ -34,17 +34,17 @@ def _pool(ctx, name: str) -> Split:
 
 
 def donnelly_splits(ctx, name: str) -> dict[str, Split]:
-    """train / dev / test as donnelly2019 made them (memoised in ``ctx``)."""
+    """train / dev / test as donnelly2019 made them (once per run)."""
     return _donnelly(ctx, name)[0]
 
 
 def _donnelly(ctx, name: str):
-    key = ("donnelly_splits", name)
-    if key in ctx.memo:
-        return ctx.memo[key]
+    return ctx.cached(("donnelly_splits", name), lambda: _make_splits(ctx, name))
+
+
+def _make_splits(ctx, name: str):
     if name == "sst":
-        ctx.memo[key] = ctx.dataset(name).splits, None
-        return ctx.memo[key]
+        return ctx.dataset(name).splits, None
     pool = _pool(ctx, name)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(pool))
     n_train, n_dev = int(0.7 * len(order)), int(0.1 * len(order))
@@ -52,8 +52,7 @@ def _donnelly(ctx, name: str):
              "test": order[n_train + n_dev:]}
     splits = {s: Split([pool.texts[i] for i in idx], pool.labels[idx])
               for s, idx in parts.items()}
-    ctx.memo[key] = splits, parts
-    return ctx.memo[key]
+    return splits, parts
 
 
 def _split_states(ctx, name: str, split: str) -> dict[str, np.ndarray]:
@@ -75,29 +74,31 @@ def _suffix_states(ctx, name: str, polarity: str, repeats: int) -> dict[str, np.
     its suffix begins with the preprocessed clean text (all but texts ending in whitespace
     or a broken HTML entity), the model runs on from the clean text's state over the added
     bytes only; the rest are extracted whole."""
-    key = ("donnelly_suffix", name, polarity, repeats)
-    if key not in ctx.memo:
-        test = donnelly_splits(ctx, name)["test"]
-        clean = _split_states(ctx, name, "test")
-        texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
-        full = [preprocess_openai(t) for t in texts]
-        start = [preprocess_openai(t) for t in test.texts]
-        resumable = np.array([f.startswith(b) for f, b in zip(full, start, strict=True)])
-        rows = np.flatnonzero(resumable)
-        begin = {k: clean[k][rows] for k in STATE_KINDS}
-        begin["n_bytes"] = np.array([len(start[i]) for i in rows])
-        out = {k: np.full_like(clean[k], np.nan) for k in STATE_KINDS}  # rows + rest = all
-        desc = f"{name}/test+{polarity}x{repeats}"
-        resumed = continue_features(
-            ctx.model, begin, [full[i][len(start[i]):] for i in rows], device=ctx.device,
-            cache_dir=ctx.cache_dir, progress=ctx.progress, desc=desc,
-            batch_size=ctx.batch_size)
-        rest = np.flatnonzero(~resumable)
-        whole = ctx.features([texts[i] for i in rest], STATE_KINDS, desc=desc + " (whole)")
-        for k in STATE_KINDS:
-            out[k][rows], out[k][rest] = resumed[k], whole[k]
-        ctx.memo[key] = out
-    return ctx.memo[key]
+    return ctx.cached(("donnelly_suffix", name, polarity, repeats),
+                      lambda: _extract_suffixed(ctx, name, polarity, repeats))
+
+
+def _extract_suffixed(ctx, name: str, polarity: str, repeats: int) -> dict[str, np.ndarray]:
+    test = donnelly_splits(ctx, name)["test"]
+    clean = _split_states(ctx, name, "test")
+    texts = [t + SUFFIXES[polarity] * repeats for t in test.texts]
+    full = [preprocess_openai(t) for t in texts]
+    start = [preprocess_openai(t) for t in test.texts]
+    resumable = np.array([f.startswith(b) for f, b in zip(full, start, strict=True)])
+    rows = np.flatnonzero(resumable)
+    begin = {k: clean[k][rows] for k in STATE_KINDS}
+    begin["n_bytes"] = np.array([len(start[i]) for i in rows])
+    out = {k: np.full_like(clean[k], np.nan) for k in STATE_KINDS}  # rows + rest = all
+    desc = f"{name}/test+{polarity}x{repeats}"
+    resumed = continue_features(
+        ctx.model, begin, [full[i][len(start[i]):] for i in rows], device=ctx.device,
+        cache_dir=ctx.cache_dir, progress=ctx.progress, desc=desc,
+        batch_size=ctx.batch_size)
+    rest = np.flatnonzero(~resumable)
+    whole = ctx.features([texts[i] for i in rest], STATE_KINDS, desc=desc + " (whole)")
+    for k in STATE_KINDS:
+        out[k][rows], out[k][rest] = resumed[k], whole[k]
+    return out
 
 
 def pooled(states: dict[str, np.ndarray], kind: str) -> np.ndarray:
@@ -119,10 +120,12 @@ def split_features(ctx, name: str, split: str, kind: str) -> tuple[np.ndarray, n
 def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
     """The L1 protocol on one dataset and pooling; the final state also runs Table 1's
     unit-only and deleted-unit classifiers."""
-    key = ("donnelly_probe", name, kind)
-    solver = ctx.solver_for(name)
-    if key in ctx.memo:
-        return ctx.memo[key]
+    solver = ctx.solver_for(name)  # noted for the claim being measured, cached or not
+    return ctx.cached(("donnelly_probe", name, kind),
+                      lambda: _table_probe(ctx, name, kind, solver))
+
+
+def _table_probe(ctx, name: str, kind: str, solver: str) -> tuple[dict, L1Probe]:
     (Xtr, ytr), (Xdv, ydv), (Xte, yte) = (split_features(ctx, name, s, kind)
                                           for s in ("train", "dev", "test"))
     options = dict(cache=ctx.fit_cache, n_jobs=ctx.jobs, solver=solver, device=ctx.device)
@@ -138,8 +141,7 @@ def table_probe(ctx, name: str, kind: str) -> tuple[dict, L1Probe]:
                    "predicts one class"]}
     out["split_seed"] = SPLIT_SEED if name != "sst" else "OpenAI splits"
     out["test_errors"] = np.flatnonzero(probe.predict(Xte) != yte)
-    ctx.memo[key] = (out, probe)
-    return ctx.memo[key]
+    return out, probe
 
 
 def suffix_accuracy(ctx, name: str, polarity: str, kind: str, repeats: int) -> float:
@@ -283,10 +285,7 @@ def _sst(ctx):
 
 
 def _sweep(ctx, name, compute):
-    key = ("sweep", name)
-    if key not in ctx.memo:
-        ctx.memo[key] = compute()
-    return ctx.memo[key]
+    return ctx.cached(("sweep", name), compute)
 
 
 def _sst_probe(ctx) -> dict | None:
@@ -412,7 +411,11 @@ def _classifier(ctx, name: str, features: str):
     return accuracy, donnelly_splits(ctx, name)["test"].labels
 
 
-UNIT_PROBES["donnelly"] = _unit_probe
+def _probed(ctx) -> list[str]:
+    return [key[1] for key in ctx.memo if key[0] == "donnelly_probe" and key[2] == "final"]
+
+
+UNIT_PROBES["donnelly"] = (_unit_probe, _probed)
 CLASSIFIERS["donnelly"] = _classifier
 
 EXPERIMENTS = register_experiments({

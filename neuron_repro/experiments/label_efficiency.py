@@ -43,10 +43,12 @@ def _fit_draw(X_train, y_train, X_dev, y_dev, X_test, y_test, rows, solver="libl
 
 
 def label_efficiency_curve(ctx, sizes, draws: int, seed: int) -> dict:
-    """Every size's draws on SST; memoised in ``ctx``."""
-    key = ("label_efficiency", tuple(sizes), draws, seed)
-    if key in ctx.memo:
-        return ctx.memo[key]
+    """Every size's draws on SST, once per run."""
+    return ctx.cached(("label_efficiency", tuple(sizes), draws, seed),
+                      lambda: _curve(ctx, sizes, draws, seed))
+
+
+def _curve(ctx, sizes, draws: int, seed: int) -> dict:
     splits = ctx.dataset("sst").splits
     X = {s: ctx.states("sst", s)["final_c"] for s in ("train", "dev", "test")}
     y = {s: splits[s].labels for s in ("train", "dev", "test")}
@@ -76,7 +78,6 @@ def label_efficiency_curve(ctx, sizes, draws: int, seed: int) -> dict:
         })
     out = {"curve": curve, "n_train": n_train, "skipped_sizes": [n for n in sizes if n > n_train],
            "draws": draws, "seed": seed}
-    ctx.memo[key] = out
     return out
 
 

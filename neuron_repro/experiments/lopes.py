@@ -65,8 +65,10 @@ def _settings(ctx) -> LopesSettings:
 
 def _study(ctx) -> dict:
     """The trained classifier, its predictions on every split and their accuracy."""
-    if "lopes" in ctx.memo:
-        return ctx.memo["lopes"]
+    return ctx.cached(("lopes", "study"), lambda: _train_and_predict(ctx))
+
+
+def _train_and_predict(ctx) -> dict:
     settings = _settings(ctx)
     if settings.data_root is None:
         dataset = ctx.dataset("imdb")
@@ -93,7 +95,6 @@ def _study(ctx) -> dict:
              "texts": {name: split.texts for name, split in splits.items()},
              "labels": labels, "accuracy": accuracy, "inference": inference,
              "sizes": {k: len(v) for k, v in seqs.items()}, "files": dict(dataset.files)}
-    ctx.memo["lopes"] = study
     return study
 
 
@@ -137,8 +138,10 @@ def _draw(rows: np.ndarray, n: int, rng) -> np.ndarray:
 def _explanations(ctx) -> dict:
     """LIME's explanation of the sampled correctly classified test reviews: positive ones
     (``lime_reviews``, the first ``queries`` of them also queries) and negative ones."""
-    if "lopes_lime" in ctx.memo:
-        return ctx.memo["lopes_lime"]
+    return ctx.cached(("lopes", "lime"), lambda: _explain(ctx))
+
+
+def _explain(ctx) -> dict:
     study, s = _study(ctx), _settings(ctx)
     probs, labels, seqs = study["probs"]["test"], study["labels"]["test"], study["seqs"]["test"]
     distinct = np.array([len(np.unique(q)) >= 2 for q in seqs])
@@ -159,10 +162,8 @@ def _explanations(ctx) -> dict:
                                     seed=s.sample_seed + int(row))
         samples += s.lime_samples
     seconds = time.perf_counter() - began
-    ctx.memo["lopes_lime"] = {"positive": [int(r) for r in positive],
-                              "negative": [int(r) for r in negative], "explained": out,
-                              "samples_per_second": round(samples / seconds, 1)}
-    return ctx.memo["lopes_lime"]
+    return {"positive": [int(r) for r in positive], "negative": [int(r) for r in negative],
+            "explained": out, "samples_per_second": round(samples / seconds, 1)}
 
 
 def top_positive_words(explanation: X.LimeExplanation, words, k: int = LIME_TOP) -> list[str]:
@@ -219,8 +220,10 @@ def lime_experiment(ctx, claim: Claim) -> Measurement:
 # ----------------------------------------------------------------------------- tokens
 def _tokens(ctx) -> dict:
     """Activation maximisation and corpus search, timed the same way in the same run."""
-    if "lopes_tokens" in ctx.memo:
-        return ctx.memo["lopes_tokens"]
+    return ctx.cached(("lopes", "tokens"), lambda: _search_tokens(ctx))
+
+
+def _search_tokens(ctx) -> dict:
     study, s = _study(ctx), _settings(ctx)
     model, itos = study["model"], study["vocab"].itos
     emb = model.embedding.weight.detach().cpu().double().numpy()
@@ -252,7 +255,6 @@ def _tokens(ctx) -> dict:
         "search_over_ascent_time": round(search_seconds / ascent_seconds, 4),
         "rating_pattern": X.RATING.pattern,
     }
-    ctx.memo["lopes_tokens"] = out
     return out
 
 

@@ -62,13 +62,15 @@ SHUFFLE_SEED = 0
 
 
 def _data(ctx):
-    if "ner_data" not in ctx.memo:
-        conll = load_conll(ctx.data_root)
-        vectors = find_glove(_settings(ctx).glove, ctx.data_root)
-        ctx.data_files.update(conll.files)
-        ctx.data_files.update(vectors.files)
-        ctx.memo["ner_data"] = conll, vectors
-    return ctx.memo["ner_data"]
+    return ctx.cached(("ner", "data"), lambda: _read_data(ctx))
+
+
+def _read_data(ctx):
+    conll = load_conll(ctx.data_root)
+    vectors = find_glove(_settings(ctx).glove, ctx.data_root)
+    ctx.data_files.update(conll.files)
+    ctx.data_files.update(vectors.files)
+    return conll, vectors
 
 
 def _baseline_config(char: str, word: str) -> TaggerConfig:
@@ -88,25 +90,27 @@ def score_baseline(trained, splits, vectors) -> dict:
 
 
 def _baseline(ctx, char: str, word: str) -> dict:
-    key = ("ner_baseline", char, word)
-    if key not in ctx.memo:
-        conll, vectors = _data(ctx)
-        config, settings = _baseline_config(char, word), _settings(ctx)
-        try:
-            trained = train_tagger(config, conll.splits, vectors,
-                                   epochs=settings.baseline_epochs,
-                                   seed=settings.baseline_seed,
-                                   keep="best_dev", progress=ctx.progress,
-                                   desc=f"NER {config.name}", device=ctx.device,
-                                   cache_dir=ctx.cache_folder("taggers"),
-                                   minutes=settings.baseline_minutes)
-        except TrainingDiverged as exc:
-            ctx.memo[key] = {"diverged": str(exc)}
-        else:
-            ctx.memo[key] = score_baseline(trained, conll.splits, vectors)
-    if "diverged" in ctx.memo[key]:
-        raise TrainingDiverged(ctx.memo[key]["diverged"])
-    return ctx.memo[key]
+    """A baseline's scores, trained once per run (here, or by :func:`prepare_baselines`); a
+    divergence is kept and raised again for every claim that reads it."""
+    record = ctx.cached(("ner", "baseline", char, word), lambda: _train_baseline(ctx, char, word))
+    if "diverged" in record:
+        raise TrainingDiverged(record["diverged"])
+    return record
+
+
+def _train_baseline(ctx, char: str, word: str) -> dict:
+    conll, vectors = _data(ctx)
+    config, settings = _baseline_config(char, word), _settings(ctx)
+    try:
+        trained = train_tagger(config, conll.splits, vectors,
+                               epochs=settings.baseline_epochs, seed=settings.baseline_seed,
+                               keep="best_dev", progress=ctx.progress,
+                               desc=f"NER {config.name}", device=ctx.device,
+                               cache_dir=ctx.cache_folder("taggers"),
+                               minutes=settings.baseline_minutes)
+    except TrainingDiverged as exc:
+        return {"diverged": str(exc)}
+    return score_baseline(trained, conll.splits, vectors)
 
 
 def prepare_baselines(ctx, claims) -> None:
@@ -114,7 +118,7 @@ def prepare_baselines(ctx, claims) -> None:
     at once (one thread each); each claim then reads its record."""
     wanted = [(c.params["char"], c.params["word"]) for c in claims
               if c.experiment == "ner_baseline"]
-    wanted = [w for w in dict.fromkeys(wanted) if ("ner_baseline", *w) not in ctx.memo]
+    wanted = [w for w in dict.fromkeys(wanted) if ("ner", "baseline", *w) not in ctx.memo]
     workers = (os.cpu_count() or 1) if ctx.jobs == -1 else ctx.jobs
     if workers < 2 or len(wanted) < 2:
         return
@@ -127,14 +131,16 @@ def prepare_baselines(ctx, claims) -> None:
                              cache_dir=ctx.cache_folder("taggers"),
                              minutes=settings.baseline_minutes, progress=ctx.progress)
     for w, record in zip(wanted, records, strict=True):
-        ctx.memo[("ner_baseline", *w)] = record
+        ctx.cached(("ner", "baseline", *w), lambda record=record: record)
 
 
 def _analysis_models(ctx) -> list[dict]:
     """Per seed: the analysis tagger's test activations, output layer, predictions and the
     derived sensitivity, ranking, per-tag accuracy and ablation curves."""
-    if "ner_analysis" in ctx.memo:
-        return ctx.memo["ner_analysis"]
+    return ctx.cached(("ner", "analysis"), lambda: _train_analysis_models(ctx))
+
+
+def _train_analysis_models(ctx) -> list[dict]:
     conll, vectors = _data(ctx)
     test = conll.splits["test"]
     models = []
@@ -160,7 +166,6 @@ def _analysis_models(ctx) -> list[dict]:
             "f1": entity_f1(test, [[tags[i] for i in row] for row in np.split(pred, ends)]),
             "summary": trained.summary(),
         })
-    ctx.memo["ner_analysis"] = models
     return models
 
 
@@ -176,8 +181,8 @@ def _training(models, ctx) -> dict:
 # ----------------------------------------------------------------------------- figures
 def _baseline_curves(ctx) -> FigureSpec:
     """Dev F1 after each epoch of every baseline measured so far in this run."""
-    records = sorted((key[1:], record) for key, record in ctx.memo.items()
-                     if key[0] == "ner_baseline" and "diverged" not in record)
+    records = sorted((key[2:], record) for key, record in ctx.memo.items()
+                     if key[:2] == ("ner", "baseline") and "diverged" not in record)
     return FigureSpec(BASELINE_CURVES, "ner_baseline_curves", {
         "records": [(f"{char}.{word}", record["dev_f1_per_epoch"])
                     for (char, word), record in records]},

@@ -18,10 +18,11 @@ from neuron_repro.stats import majority_share
 from neuron_repro.verdicts import Precondition, PreconditionResult
 
 # What each probe family gives a precondition, registered by the family's module (so that
-# this module imports none of them): for a sentiment unit, ``(folds, test labels)`` of the
-# family's probe on a dataset (one fold when it has one split); for a classifier, ``(test
-# accuracy, test labels)`` of the family's clean classifier on a dataset and feature kind.
-UNIT_PROBES: dict[str, Callable] = {}
+# this module imports none of them): for a sentiment unit, a pair of functions, one giving
+# ``(folds, test labels)`` of the family's probe on a dataset (one fold when it has one split)
+# and one the datasets it probed in a run; for a classifier, ``(test accuracy, test labels)``
+# of the family's clean classifier on a dataset and feature kind.
+UNIT_PROBES: dict[str, tuple[Callable, Callable]] = {}
 CLASSIFIERS: dict[str, Callable] = {}
 
 
@@ -32,16 +33,13 @@ def unit_beats_majority(n_correct: int, n: int, majority_share: float) -> float:
 
 def check_precondition(ctx, pre: Precondition) -> PreconditionResult:
     """Evaluate ``pre`` on the run in ``ctx`` (memoised there)."""
-    key = ("precondition", pre)
-    if key not in ctx.memo:
-        check = _classifier if pre.kind == "classifier" else _sentiment_unit
-        ctx.memo[key] = check(ctx, pre)
-    return ctx.memo[key]
+    check = _classifier if pre.kind == "classifier" else _sentiment_unit
+    return ctx.cached(("precondition", pre), lambda: check(ctx, pre))
 
 
 def _trials(ctx, pre: Precondition) -> tuple[int, int, np.ndarray, str | None]:
     """(unit-alone correct, scored examples, test labels, why there is no unit)."""
-    folds, labels = UNIT_PROBES[pre.probe](ctx, pre.dataset)
+    folds, labels = UNIT_PROBES[pre.probe][0](ctx, pre.dataset)
     missing = [f for f in folds if _no_unit(f)]
     if missing:
         why = next((n for n in missing[0].get("notes", []) if "kept no weight" in n),
@@ -87,10 +85,8 @@ def _classifier(ctx, pre: Precondition) -> PreconditionResult:
 def unit_checks(ctx) -> list[dict]:
     """The sentiment-unit test of every dataset whose probe ran in ``ctx`` (each probe family
     it ran), for the report's summary."""
-    for key in list(ctx.memo):
-        if key[0] == "probe":
-            check_precondition(ctx, Precondition(key[1]))
-        elif key[0] == "donnelly_probe" and key[2] == "final":
-            check_precondition(ctx, Precondition(key[1], "donnelly"))
+    for probe, (_, probed) in UNIT_PROBES.items():
+        for dataset in probed(ctx):
+            check_precondition(ctx, Precondition(dataset, probe))
     return [value.to_dict() for key, value in ctx.memo.items()
             if key[0] == "precondition" and key[1].kind == "sentiment_unit"]

@@ -67,11 +67,12 @@ def _small_split_notes(name: str, n_train: int, n_scored: int) -> list[str]:
 
 
 def run_dataset_probe(ctx, name: str) -> dict:
-    """The protocol on one dataset, memoised in ``ctx``; returns the report's numbers."""
-    key = ("probe", name)
-    solver = ctx.solver_for(name)
-    if key in ctx.memo:
-        return ctx.memo[key]
+    """The protocol on one dataset, once per run; returns the report's numbers."""
+    solver = ctx.solver_for(name)  # noted for the claim being measured, cached or not
+    return ctx.cached(("probe", name), lambda: _dataset_probe(ctx, name, solver))
+
+
+def _dataset_probe(ctx, name: str, solver: str) -> dict:
     ds = ctx.dataset(name)
     if ds.pool is not None:
         X, y = _final_c(ctx, name, "pool"), ds.pool.labels
@@ -117,7 +118,6 @@ def run_dataset_probe(ctx, name: str) -> dict:
         warnings.warn(note, SmallSplitWarning, stacklevel=2)
     out["notes"] = [*ds.notes, *small, *out.pop("probe_notes", []), *out.get("notes", [])]
     out["figures"] = _figures(ctx, name, out, coef, X_test, y_test)
-    ctx.memo[key] = out
     return out
 
 
@@ -193,7 +193,11 @@ def _unit_probe(ctx, name: str):
     return out.get("folds") or [out], probe_labels(ctx, name)
 
 
-UNIT_PROBES["radford"] = _unit_probe
+def _probed(ctx) -> list[str]:
+    return [key[1] for key in ctx.memo if key[0] == "probe"]
+
+
+UNIT_PROBES["radford"] = (_unit_probe, _probed)
 
 EXPERIMENTS = register_experiments({
     "probe": probe_experiment,

@@ -15,7 +15,6 @@ training and validation reviews, the code of the model and of this loop, torch's
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,16 +24,15 @@ import torch
 from tqdm.auto import tqdm
 
 from neuron_repro.cache import (
-    CHECKPOINT,
+    checkpoint_of,
     entry_key,
-    remove_checkpoints,
     save_tensors,
+    write_checkpoint,
     write_finished,
 )
 from neuron_repro.data.base import Split
 from neuron_repro.io import (
     CorruptFileError,
-    atomic_folder,
     read_json_object,
     read_safetensors,
     warn_stale,
@@ -288,10 +286,7 @@ def _read_checkpoint(entry: Path, model, optimizer, vocab) -> dict | None:
         return None
     config = model.config
     try:
-        folder = read_json_object(pointer, {"key": str, "folder": str}, what="checkpoint")
-        if folder["key"] != entry.name or not CHECKPOINT.fullmatch(folder["folder"]):
-            raise CorruptFileError(f"{pointer}: not a checkpoint of this entry")
-        where = entry / folder["folder"]
+        where = checkpoint_of(entry)
         state = read_json_object(where / "state.json", _STATE, what="checkpoint state")
         if state["key"] != entry.name or tuple(state["itos"]) != vocab.itos:
             raise CorruptFileError(f"{where / 'state.json'}: another entry's or vocabulary's")
@@ -309,15 +304,11 @@ def _read_checkpoint(entry: Path, model, optimizer, vocab) -> dict | None:
 
 
 def _write_checkpoint(entry, model, best_state, optimizer, history, best, vocab) -> None:
-    name = f"epoch-{len(history):03d}"
-    target = entry / name
-    if target.exists():  # left by a run killed before it wrote the pointer
-        shutil.rmtree(target)
-    with atomic_folder(target) as tmp:
-        save_tensors(tmp / "model.safetensors", model.state_dict())
-        save_tensors(tmp / "best.safetensors", best_state)
-        save_tensors(tmp / "optimizer.safetensors", _optimizer_tensors(optimizer))
-        write_json(tmp / "state.json", {"key": entry.name, "best_epoch": best,
-                                        "history": history, "itos": list(vocab.itos)})
-    write_json(entry / "checkpoint.json", {"key": entry.name, "folder": name})
-    remove_checkpoints(entry, keep=name)
+    def fill(folder: Path) -> None:
+        save_tensors(folder / "model.safetensors", model.state_dict())
+        save_tensors(folder / "best.safetensors", best_state)
+        save_tensors(folder / "optimizer.safetensors", _optimizer_tensors(optimizer))
+        write_json(folder / "state.json", {"key": entry.name, "best_epoch": best,
+                                           "history": history, "itos": list(vocab.itos)})
+
+    write_checkpoint(entry, len(history), fill)

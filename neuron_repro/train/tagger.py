@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,17 +28,16 @@ import torch
 from tqdm.auto import tqdm
 
 from neuron_repro.cache import (
-    CHECKPOINT,
+    checkpoint_of,
     entry_key,
-    remove_checkpoints,
     save_tensors,
+    write_checkpoint,
     write_finished,
 )
 from neuron_repro.data.conll import Sentence
 from neuron_repro.data.glove import WordVectors
 from neuron_repro.io import (
     CorruptFileError,
-    atomic_folder,
     read_json_object,
     read_safetensors,
     warn_stale,
@@ -188,10 +186,7 @@ def _read_checkpoint(entry: Path, config, vocab, dim, epochs, keep) -> FitState 
     if not pointer.exists():
         return None
     try:
-        folder = read_json_object(pointer, {"key": str, "folder": str}, what="checkpoint")
-        if folder["key"] != entry.name or not CHECKPOINT.fullmatch(folder["folder"]):
-            raise CorruptFileError(f"{pointer}: not a checkpoint of this entry")
-        where = entry / folder["folder"]
+        where = checkpoint_of(entry)
         state = read_json_object(where / "state.json", _STATE_FIELDS, what="checkpoint state")
         _check_vocab(where / "state.json", state, vocab)
         done, best, f1 = state["epoch"], state["best_epoch"], state["dev_f1_per_epoch"]
@@ -213,20 +208,16 @@ def _read_checkpoint(entry: Path, config, vocab, dim, epochs, keep) -> FitState 
 
 
 def _write_checkpoint(entry: Path, state: FitState, vocab: Vocab) -> None:
-    name = f"epoch-{state.epoch:03d}"
-    target = entry / name
-    if target.exists():  # a checkpoint of this epoch left by a run killed before its pointer
-        shutil.rmtree(target)
-    with atomic_folder(target) as tmp:
-        save_tensors(tmp / "model.safetensors", state.model)
+    def fill(folder: Path) -> None:
+        save_tensors(folder / "model.safetensors", state.model)
         if state.best_model is not None:
-            save_tensors(tmp / "best.safetensors", state.best_model)
-        write_json(tmp / "state.json", {
+            save_tensors(folder / "best.safetensors", state.best_model)
+        write_json(folder / "state.json", {
             "key": entry.name, "epoch": state.epoch, "best_epoch": state.best_epoch,
             "dev_f1_per_epoch": state.dev_f1, "seconds": state.seconds, "seen": state.seen,
             "words": vocab.words, "tags": vocab.tags})
-    write_json(entry / "checkpoint.json", {"key": entry.name, "folder": name})
-    remove_checkpoints(entry, keep=name)
+
+    write_checkpoint(entry, state.epoch, fill)
 
 
 # ----------------------------------------------------------------------------- in parallel
