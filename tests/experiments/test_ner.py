@@ -37,7 +37,7 @@ from neuron_repro.models.tagger import (
 from neuron_repro.train import tagger as training_module
 from neuron_repro.train.tagger import train_tagger
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "data"
 
 
 # ----------------------------------------------------------------------------- tag schemes

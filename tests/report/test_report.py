@@ -127,7 +127,7 @@ def test_committed_reports_fit_the_page(tmp_path, report):
     from neuron_repro.claims import REGISTRY
     from neuron_repro.merge import results_of
 
-    path = Path(__file__).resolve().parents[1] / "reports" / report / "results.json"
+    path = Path(__file__).resolve().parents[2] / "reports" / report / "results.json"
     payload = json.loads(path.read_text())
     results = list(results_of(payload, REGISTRY, str(path)).values())
     log = _compile(tmp_path, render_latex(results, payload["provenance"], SOURCES))
