@@ -283,7 +283,7 @@ def claim_table(reports: Sequence[str] | None) -> str:
 
 def read_report(path: Path) -> dict:
     """A report's ``results.json``, checked to be one."""
-    from neuron_repro.merge import read_report as read
+    from neuron_repro.results import read_report as read
 
     try:
         return read(path)

@@ -10,8 +10,9 @@ import pytest
 from neuron_repro.claims import REGISTRY, SOURCES, get_claim
 from neuron_repro.cli import main
 from neuron_repro.data.base import DatasetError
-from neuron_repro.merge import merge_reports, read_report, results_of
+from neuron_repro.merge import merge_reports
 from neuron_repro.report import write_report
+from neuron_repro.results import read_report, results_of
 from neuron_repro.verdicts import NOT_RUN, PASS, ClaimResult, PreconditionResult
 
 PROVENANCE = {"profile": "unit-test", "fixtures": False, "git_commit": "a" * 40,

@@ -125,7 +125,7 @@ def test_committed_reports_fit_the_page(tmp_path, report):
     from pathlib import Path
 
     from neuron_repro.claims import REGISTRY
-    from neuron_repro.merge import results_of
+    from neuron_repro.results import results_of
 
     path = Path(__file__).resolve().parents[2] / "reports" / report / "results.json"
     payload = json.loads(path.read_text())
