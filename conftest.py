@@ -1,4 +1,4 @@
-"""Test tiers and the options of the claim check (``claims/test_claims.py``).
+"""Test tiers and the options of the claim check (``tests/claims/test_claims.py``).
 
 Unmarked tests are the CPU smoke tier and always run. ``full`` tests need real data or long
 runs and ``gpu`` tests need CUDA; both are skipped with a stated reason unless asked for.
