@@ -18,12 +18,9 @@ from neuron_repro.experiments import EXPERIMENTS, fixture_expected, fixture_meas
 from neuron_repro.experiments.preconditions import check_precondition, unit_checks
 from neuron_repro.models.mlstm import ModelFormatError
 from neuron_repro.models.tagger import TrainingDiverged
+from neuron_repro.provenance import git_commit, provenance
 from neuron_repro.report import write_report
-from neuron_repro.repro import (
-    RunContext,
-    git_commit,
-    provenance,
-)
+from neuron_repro.repro import RunContext
 from neuron_repro.verdicts import FAIL, NOT_IMPLEMENTED, Claim, ClaimResult, judge, not_run
 
 MLSTM_REQUIREMENTS = ("openai-release", "mlstm")

@@ -177,7 +177,7 @@ def test_rows_solved_by_the_engine_say_so(tmp_path):
 
 
 def test_the_cpu_is_named_by_its_model_where_the_kernel_says_it(tmp_path):
-    from neuron_repro.repro import cpu_model
+    from neuron_repro.provenance import cpu_model
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
