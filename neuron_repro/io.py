@@ -171,6 +171,8 @@ def read_json_object(path: str | os.PathLike, required: Mapping[str, type | tupl
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptFileError(f"{path}: not valid JSON ({exc}); the {what} is corrupt") from exc
+    except RecursionError:
+        raise CorruptFileError(f"{path}: JSON nested too deeply to be a {what}") from None
     if not isinstance(data, dict):
         raise CorruptFileError(f"{path}: holds a JSON {type(data).__name__}, expected an object "
                                f"(a {what})")

@@ -1,10 +1,14 @@
-"""The results schema, read back: a report's ``results.json`` holds ``{"provenance": ...,
-"claims": [row, ...]}``, each row written by :meth:`ClaimResult.to_dict
+"""The results schema: a report's ``results.json`` holds ``{"provenance": ..., "claims": [row,
+...]}``, each row written by :meth:`ClaimResult.to_dict
 <neuron_repro.verdicts.ClaimResult.to_dict>` (its verdict, its reason and a reason code from
 :data:`~neuron_repro.verdicts.REASON_CODES`, the measured value, details, figures and their
 captions, preconditions, the value+shape halves and the control's row), with values that are
-not finite written as null and listed in ``null_values``. This module reads such a file back
-into :class:`ClaimResult` objects, for merging and for rendering again."""
+not finite written as null and listed in ``null_values``.
+
+A report is exchanged between people, so one read back is untrusted input: :data:`SCHEMA`
+(JSON Schema, published as ``reports/results.schema.json``) is checked before anything in it
+is used, and a figure is a plain file name inside the report folder. This module reads a
+checked file back into :class:`ClaimResult` objects, for merging and for rendering again."""
 
 from __future__ import annotations
 
@@ -15,12 +19,96 @@ from neuron_repro.data.base import DatasetError
 from neuron_repro.io import CorruptFileError, read_json_object, recorded_null
 from neuron_repro.verdicts import (
     FAIL,
+    NOT_RUN,
     PASS,
     REASON_CODES,
     Claim,
     ClaimResult,
     PreconditionResult,
 )
+
+# A figure is a PNG file directly in the report folder (a control's, in its control/ folder):
+# no other separator, no "..", nothing absolute.
+FIGURE = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.png$"
+CONTROL_FIGURE = r"^control/(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.png$"
+# how a value that was not finite is recorded (neuron_repro.io.dumps_json)
+NULL_NOTE = r"^not a finite number \((inf|-inf|nan)\); written as null$"
+_VERDICT = {"enum": [PASS, FAIL, NOT_RUN]}
+_CODE = {"enum": list(REASON_CODES)}
+_NUMBER = {"type": ["number", "null"]}
+_TEXT = {"type": "string"}
+_PRECONDITION = {"type": "object", "required": ["holds"], "properties": {
+    "holds": {"type": "boolean"}, "summary": _TEXT, "dataset": _TEXT, "probe": _TEXT,
+    "precondition": _TEXT, "kind": {"enum": ["sentiment_unit", "classifier"]},
+    "features": _TEXT, "margin": _NUMBER}}
+_PARTS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
+    "verdict": _VERDICT, "reason": _TEXT, "measured": _NUMBER}}}
+
+
+def _outcome(figure: str) -> dict:
+    """The fields a claim's row and its control's row share."""
+    return {"measured": _NUMBER, "verdict": _VERDICT, "reason": _TEXT, "reason_code": _CODE,
+            "details": {"type": "object"},
+            "figures": {"type": "array", "items": {"type": "string", "pattern": figure}},
+            "captions": {"type": "object", "additionalProperties": _TEXT},
+            "preconditions": {"type": "array", "items": _PRECONDITION}, "parts": _PARTS}
+
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "neuron-repro results.json",
+    "type": "object",
+    "required": ["provenance", "claims"],
+    "properties": {
+        "provenance": {"type": "object", "required": ["git_commit"], "properties": {
+            "git_commit": _TEXT, "profile": _TEXT, "fixtures": {"type": "boolean"},
+            "device": _TEXT, "preprocessing": {"type": ["string", "integer"]}, "data_root": _TEXT,
+            "model": {"type": ["object", "null"], "properties": {"sha256": _TEXT}},
+            "control": {"type": ["object", "null"], "properties": {"sha256": _TEXT}},
+            "data_sha256": {"type": "object", "additionalProperties": _TEXT},
+            "merged": {"type": "array", "items": {"type": "object", "properties": {
+                "claims": {"type": "array", "items": _TEXT},
+                "figures": {"type": "array", "items": _TEXT}}}},
+            "sentiment_unit": {"type": "object", "additionalProperties": {
+                "type": "array", "items": {"type": "object"}}},
+            "wall_seconds": _NUMBER}},
+        "claims": {"type": "array", "items": {
+            "type": "object", "required": ["id", "verdict", "version"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1}, "source": _TEXT, "kind": _TEXT,
+                "statement": _TEXT, "metric": _TEXT, "requires": _TEXT, "citation": _TEXT,
+                "published": {"type": ["number", "string", "null"]},
+                "tolerance": {"type": ["string", "null"]},
+                "threshold": {"type": ["string", "null"]},
+                "version": {"type": "integer"},
+                "protocol": {"type": "object"},
+                **_outcome(FIGURE),
+                "control": {"oneOf": [{"type": "null"}, {
+                    "type": "object", "required": ["verdict"],
+                    "properties": _outcome(CONTROL_FIGURE)}]},
+            }}},
+        "null_values": {"type": "object",
+                        "propertyNames": {"pattern": r"^claims\[\d+\]"},
+                        "additionalProperties": {"type": "string", "pattern": NULL_NOTE}},
+    },
+}
+
+
+def check_payload(payload: dict, path: Path) -> None:
+    """Raise a DatasetError naming ``path`` and the first field of ``payload`` that the schema
+    refuses, or a claim id that has two rows."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise DatasetError(f"{path}: {where.lstrip('.') or 'the file'}: {error.message}")
+    ids = [row["id"] for row in payload["claims"]]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise DatasetError(f"{path}: claims: {', '.join(twice)} has more than one row")
+
 
 _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
@@ -33,14 +121,10 @@ def read_report(path: Path) -> dict:
     try:
         payload = read_json_object(path, {"provenance": dict, "claims": list},
                                    what="report's results.json")
-        for i, row in enumerate(payload["claims"]):
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise CorruptFileError(f"{path}: claims[{i}] is not a claim row with an id")
-        if "git_commit" not in payload["provenance"]:
-            raise CorruptFileError(f"{path}: its provenance lacks git_commit")
     except CorruptFileError as exc:
         raise DatasetError(f"{exc}. Give the results.json (or its folder) that `neuron-repro "
                            "reproduce` wrote") from exc
+    check_payload(payload, path)
     return payload
 
 

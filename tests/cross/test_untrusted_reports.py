@@ -1,0 +1,110 @@
+"""A report read back is untrusted input: a results.json that the schema refuses is a clean
+error (exit 2, naming the file and the field) before anything is read, written or removed,
+and a figure name can only name a file inside the report folder."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neuron_repro.cli import main
+from neuron_repro.paths import REPO_ROOT
+from neuron_repro.results import SCHEMA
+from tests.test_merge import _report, _results
+
+
+def _pair(tmp_path):
+    """A target report and a source report of the same run conditions."""
+    return (_report(tmp_path / "target", _results(value=50.0)),
+            _report(tmp_path / "source", _results(value=60.0)))
+
+
+def _edit(folder, change):
+    path = folder / "results.json"
+    payload = json.loads(path.read_text())
+    change(payload)
+    path.write_text(json.dumps(payload))
+    return payload
+
+
+def _merge(target, source, capsys):
+    code = main(["merge", str(source), "--into", str(target), "--only", "label_efficiency"])
+    return code, capsys.readouterr().err
+
+
+def test_the_published_schema_is_the_one_the_code_checks():
+    published = json.loads((REPO_ROOT / "reports" / "results.schema.json").read_text())
+    assert published == json.loads(json.dumps(SCHEMA))
+
+
+@pytest.mark.parametrize("where, name", [
+    ("source", "../../payload.txt"),
+    ("source", "/etc/hostname"),
+    ("target", "../VICTIM2.txt"),
+    ("target", "sub/dir.png"),
+])
+def test_a_figure_outside_the_report_folder_is_refused_and_nothing_is_touched(
+        tmp_path, capsys, where, name):
+    target, source = _pair(tmp_path)
+    victim = tmp_path / "VICTIM2.txt"
+    victim.write_text("keep me")
+    (tmp_path / "payload.txt").write_text("not a figure")
+    folder = source if where == "source" else target
+    _edit(folder, lambda p: p["claims"][0].__setitem__("figures", [name]))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and f"{folder / 'results.json'}: claims[0].figures[0]" in err
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # nothing written, nothing removed
+    assert "Traceback" not in err
+
+
+def test_a_traversal_in_a_subprocess_leaves_every_file_as_it_was(tmp_path):
+    target, source = _pair(tmp_path)
+    _edit(source, lambda p: p["claims"][0].__setitem__("figures", ["../../payload.txt"]))
+    (tmp_path / "payload.txt").write_text("not a figure")
+    before = sorted(p for p in tmp_path.parent.rglob("*") if p.is_file())
+    done = subprocess.run([sys.executable, "-m", "neuron_repro.cli", "merge", str(source),
+                           "--into", str(target), "--only", "label_efficiency"],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 2 and "figures[0]" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p for p in tmp_path.parent.rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda p: p["claims"][0].__setitem__("verdict", "MAYBE"), "claims[0].verdict"),
+    (lambda p: p["claims"][1].__setitem__("measured", "NaN"), "claims[1].measured"),
+    (lambda p: p["claims"][0]["preconditions"][0].__setitem__("holds", "yes"),
+     "claims[0].preconditions[0].holds"),
+    (lambda p: p["claims"][0].__setitem__("reason", 42), "claims[0].reason"),
+    (lambda p: p["claims"][0].__setitem__("control", "x"), "claims[0].control"),
+    (lambda p: p["claims"][0].__setitem__("details", [1, 2]), "claims[0].details"),
+    (lambda p: p["claims"][0].__setitem__("reason_code", "because"), "claims[0].reason_code"),
+    (lambda p: p.__setitem__("null_values", {"claims[0].measured": "junk"}),
+     "null_values.claims[0].measured"),
+    (lambda p: p.__setitem__("null_values", 5), "null_values"),
+    (lambda p: p["provenance"].__setitem__("model", "m"), "provenance.model"),
+    (lambda p: p["provenance"].__setitem__("merged", "ab"), "provenance.merged"),
+    (lambda p: p["claims"][0].__delitem__("verdict"), "claims[0]"),
+    (lambda p: p["claims"].append(dict(p["claims"][1])), "more than one row"),
+])
+def test_a_row_the_schema_refuses_is_a_clean_error_naming_the_field(
+        tmp_path, capsys, change, field):
+    target, source = _pair(tmp_path)
+    _edit(target, change)
+    report = (target / "REPORT.md").read_bytes()
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and field in err and str(target / "results.json") in err, err
+    assert (target / "REPORT.md").read_bytes() == report
+    code = main(["claims", "--report", str(target / "results.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and field in err
+
+
+def test_json_nested_beyond_reason_is_a_clean_error(tmp_path, capsys):
+    deep = tmp_path / "results.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["claims", "--report", str(deep)]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
