@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import DatasetError
 from neuron_repro.io import atomic_write
 from neuron_repro.results import read_report, results_of
@@ -47,8 +48,8 @@ def _figure_names(result: ClaimResult) -> list[str]:
     return own
 
 
-def _copy_figures(rows: list[ClaimResult], kept: list[ClaimResult], src: Path,
-                  into: Path) -> list[str]:
+def _figures_to_copy(rows: list[ClaimResult], kept: list[ClaimResult], src: Path) -> list[str]:
+    """The merged rows' figures, each checked to be in ``src`` and shown by no kept row."""
     used = {f: r.claim.id for r in kept for f in _figure_names(r)}
     wanted = sorted({f for r in rows for f in _figure_names(r)})
     for name in wanted:
@@ -58,11 +59,14 @@ def _copy_figures(rows: list[ClaimResult], kept: list[ClaimResult], src: Path,
         if not (src / name).is_file():
             raise DatasetError(f"{src / name}: a figure the merged rows name is missing; "
                                "rerun the claims into that report")
-    for name in wanted:
+    return wanted
+
+
+def _copy_figures(names: list[str], src: Path, into: Path) -> None:
+    for name in names:
         (into / name).parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(into / name, Path(name).suffix + ".tmp") as tmp:
             shutil.copyfile(src / name, tmp)
-    return wanted
 
 
 def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
@@ -70,7 +74,7 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     """Replace (or add) in the report folder ``into`` the rows of the report folder ``src``
     whose claim id contains one of ``patterns``, with their figures; rewrite ``into``'s
     REPORT.md, REPORT.tex and results.json. Returns the report and the merged claim ids."""
-    from neuron_repro.report import write_report
+    from neuron_repro.report import render_report, write_rendered
 
     into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
     target, source = read_report(into), read_report(src)
@@ -84,7 +88,7 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     # a row of the old version
     kept = results_of(target, registry, str(into / "results.json"), skip=set(chosen))
     merged = [given[i] for i in chosen]
-    figures = _copy_figures(merged, list(kept.values()), src, into)
+    figures = _figures_to_copy(merged, list(kept.values()), src)
     replaced = {f for row in target["claims"] if row["id"] in chosen
                 for f in [*(row.get("figures") or []),
                           *((row.get("control") or {}).get("figures") or [])]}
@@ -102,11 +106,18 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
         units[who] = list(both.values())
     provenance["sentiment_unit"] = units
     provenance["merged"] = [*provenance.get("merged", []), {
-        "from": str(src), "claims": chosen, "figures": figures,
+        # the source by its name and the hash of its results, not by a path of the machine
+        # that merged it
+        "from": src.resolve().name, "results_sha256": sha256_file(src / "results.json"),
+        "claims": chosen, "figures": figures,
         **{k: b.get(k) for k in ("git_commit", "device", "platform", "versions",
-                                 "probe_solver", "ner", "seeds", "wall_seconds")},
+                                 "probe_solver", "settings", "seeds", "wall_seconds")},
         "control": _sha(b, "control")}]
-    report = write_report(results, provenance, into, sources)
+    # rendered first, then the figures copied, then the report written: a row that cannot be
+    # rendered leaves the target as it was
+    rendered = render_report(results, provenance, into, sources)
+    _copy_figures(figures, src, into)
+    report = write_rendered(into, rendered)
     for name in replaced - {f for r in results for f in _figure_names(r)}:
         (into / name).unlink(missing_ok=True)  # a figure of a replaced row that none shows now
     return report, chosen

@@ -186,11 +186,34 @@ def _code(row: dict) -> str:
     return code if code in REASON_CODES and code != "judged" else "input"
 
 
+def _check_verdict(row: dict, claim: Claim, where: str) -> None:
+    """A PASS or FAIL must follow from the row's measured value by the claim's rule (for a
+    value or a shape claim): a verdict edited by hand is refused."""
+    verdict, value = row.get("verdict"), row.get("measured")
+    if verdict not in (PASS, FAIL) or not isinstance(value, int | float) or \
+            isinstance(value, bool) or claim.kind == "value+shape":
+        return
+    if claim.kind == "value" and isinstance(claim.published, int | float) and claim.tolerance:
+        holds = claim.tolerance.holds(value, claim.published)
+    elif claim.kind == "shape" and claim.threshold is not None:
+        try:
+            holds = claim.threshold.holds(value, row.get("details") or {})
+        except (KeyError, TypeError):
+            return  # a statistic of the details that the row does not carry: not checkable
+    else:
+        return
+    if holds != (verdict == PASS):
+        raise DatasetError(f"{where}: verdict {verdict} does not follow from the measured "
+                           f"{value!r} by the claim's rule; the results.json was edited or is "
+                           "damaged")
+
+
 def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
     """The :class:`ClaimResult` a results.json row was written from (its ``to_dict``)."""
     if row.get("version") != claim.version:
         raise DatasetError(f"{where}: {claim.id} was measured as v{row.get('version')} of the "
                            f"claim, which is v{claim.version} now; rerun it")
+    _check_verdict(row, claim, where)
     result = ClaimResult(claim, row["verdict"], row.get("measured"), row.get("reason", ""),
                          row.get("details") or {}, list(row.get("figures") or []),
                          captions=_captions(row), reason_code=_code(row),

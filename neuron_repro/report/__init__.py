@@ -25,14 +25,28 @@ def write_report(results: list[ClaimResult], provenance: dict, out_dir: Path,
                  sources: dict) -> Path:
     """Write ``results.json``, ``REPORT.tex`` and ``REPORT.md`` into ``out_dir`` (each
     atomically)."""
+    return write_rendered(out_dir, render_report(results, provenance, out_dir, sources))
+
+
+def render_report(results: list[ClaimResult], provenance: dict, out_dir: Path,
+                  sources: dict) -> dict:
+    """The report's files as ``{name: content}``, all rendered before any is written: a row
+    that cannot be rendered leaves a folder's files as they were, never a results.json that
+    its REPORT.md does not show."""
+    return {"results.json": {"provenance": provenance,
+                             "claims": [r.to_dict() for r in results]},
+            "REPORT.tex": render_latex(results, provenance, sources),
+            "REPORT.md": render_markdown(results, provenance, sources, docs_link(out_dir))}
+
+
+def write_rendered(out_dir: Path, rendered: dict) -> Path:
+    """Write what :func:`render_report` gave into ``out_dir``; returns REPORT.md's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"provenance": provenance, "claims": [r.to_dict() for r in results]}
-    write_json(out_dir / "results.json", payload)
-    _write_text(out_dir / "REPORT.tex", render_latex(results, provenance, sources))
-    report = out_dir / "REPORT.md"
-    _write_text(report, render_markdown(results, provenance, sources, docs_link(out_dir)))
-    return report
+    write_json(out_dir / "results.json", rendered["results.json"])
+    _write_text(out_dir / "REPORT.tex", rendered["REPORT.tex"])
+    _write_text(out_dir / "REPORT.md", rendered["REPORT.md"])
+    return out_dir / "REPORT.md"
 
 
 def docs_link(out_dir: Path) -> str | None:

@@ -108,3 +108,43 @@ def test_json_nested_beyond_reason_is_a_clean_error(tmp_path, capsys):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     assert main(["claims", "--report", str(deep)]) == 2
     assert "nested too deeply" in capsys.readouterr().err
+
+
+def test_a_verdict_edited_against_its_measured_value_is_refused(tmp_path, capsys):
+    target, source = _pair(tmp_path)
+    # row 1 is radford2017.sst.full_features, 91.5 against 91.8 ± 1: PASS (kept by the merge)
+    _edit(target, lambda p: p["claims"][1].update(verdict="FAIL"))
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and "verdict FAIL does not follow from the measured 91.5" in err
+    _edit(target, lambda p: p["claims"][1].update(verdict="PASS", measured=80.0))
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and "verdict PASS does not follow from the measured 80.0" in err
+
+
+def test_a_merge_records_its_source_by_name_and_hash_not_by_path(tmp_path):
+    from neuron_repro.cache import sha256_file
+
+    target, source = _pair(tmp_path)
+    digest = sha256_file(source / "results.json")
+    assert main(["merge", str(source), "--into", str(target), "--only", "label_efficiency"]) == 0
+    merged = json.loads((target / "results.json").read_text())["provenance"]["merged"][-1]
+    assert merged["from"] == "source" and merged["results_sha256"] == digest
+    assert str(tmp_path) not in json.dumps(merged)
+
+
+def test_a_row_that_cannot_be_rendered_leaves_the_report_as_it_was(tmp_path, monkeypatch):
+    from neuron_repro import report as report_module
+    from neuron_repro.claims import REGISTRY, SOURCES
+    from neuron_repro.merge import merge_reports
+
+    target, source = _pair(tmp_path)
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a renderer that fails")
+
+    monkeypatch.setattr(report_module, "render_markdown", broken)
+    with pytest.raises(RuntimeError):
+        merge_reports(target, source, ["label_efficiency"], REGISTRY, SOURCES)
+    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    assert after == before
