@@ -339,6 +339,7 @@ def cmd_claims(args) -> int:
         sections["headline"] = readme_headline(Path(args.report[0]),
                                                read_report(Path(args.report[0])))
     for readme in map(Path, args.readme):
+        readme = readme.resolve()  # a link is followed, and the file it names is rewritten
         text = readme.read_text()
         found = [n for n in sections if f"<!-- {n}:start -->" in text]
         if not found:
@@ -353,7 +354,7 @@ def cmd_claims(args) -> int:
 
 def cmd_view(args) -> int:
     from neuron_repro.repro import load_model, resolve_device
-    from neuron_repro.viewer import VIEWER_UNITS, build_viewer, write_page
+    from neuron_repro.viewer import build_viewer, write_page
 
     out = check_output_file(args.out, "--out")
     device = resolve_device(args.device)
@@ -365,19 +366,10 @@ def cmd_view(args) -> int:
         except ValueError:
             raise ValueError(f"--units {args.units!r}: expected unit numbers such as "
                              "12,40") from None
-    else:
-        probe = read_json_object(args.probe_json, {"sentiment_unit": (int, type(None)),
-                                                   "sentiment_unit_sign": int})
-        if probe["sentiment_unit"] is None:
-            raise ValueError(f"{args.probe_json}: the probe kept no unit; pass --units")
-        top = probe.get("top_units", [])
-        if not isinstance(top, list) or not all(isinstance(u, int) for u in top):
-            raise ValueError(f"{args.probe_json}: 'top_units' is not a list of units")
-        units = [probe["sentiment_unit"], *[u for u in top
-                                             if u != probe["sentiment_unit"]]][:VIEWER_UNITS]
-        sign = probe["sentiment_unit_sign"]
-        notes = {units[0]: f"sentiment unit, sign {sign:+d}"}
     model = load_model(args.model)
+    if args.units is None:
+        units, sign = _probe_units(args.probe_json, model)
+        notes = {units[0]: f"sentiment unit, sign {sign:+d}"}
     predictions = None
     if sign is not None:
         from neuron_repro.features import extract_states
@@ -389,6 +381,33 @@ def cmd_view(args) -> int:
     write_page(out, page)
     print(f"wrote {args.out}: {len(texts)} texts, units {','.join(map(str, units))}")
     return 0
+
+
+def _probe_units(path, model) -> tuple[list[int], int]:
+    """The units a probe JSON names for ``model`` (its sentiment unit first) and the unit's
+    sign, checked: written for this model's weights, a sign of +1 or -1, units in range."""
+    from neuron_repro.viewer import VIEWER_UNITS
+
+    probe = read_json_object(path, {"sentiment_unit": (int, type(None)),
+                                    "sentiment_unit_sign": int, "model_sha256": str},
+                             what="probe JSON (neuron-repro probe --json)")
+    if probe["model_sha256"] != model.sha256:
+        raise ValueError(f"{path}: a probe of the model {probe['model_sha256'][:16]}…, not of "
+                         f"--model (sha256 {model.sha256[:16]}…); probe this model first")
+    if probe["sentiment_unit"] is None:
+        raise ValueError(f"{path}: the probe kept no unit; pass --units")
+    if probe["sentiment_unit_sign"] not in (-1, 1):
+        raise ValueError(f"{path}: sentiment_unit_sign is {probe['sentiment_unit_sign']}, not "
+                         "+1 or -1")
+    top = probe.get("top_units", [])
+    if not isinstance(top, list) or not all(isinstance(u, int) and not isinstance(u, bool)
+                                            for u in top):
+        raise ValueError(f"{path}: 'top_units' is not a list of units")
+    units = [probe["sentiment_unit"], *[u for u in top if u != probe["sentiment_unit"]]]
+    outside = [u for u in units if not 0 <= u < model.n_units]
+    if outside:
+        raise ValueError(f"{path}: units {outside} are outside the model's {model.n_units}")
+    return units[:VIEWER_UNITS], probe["sentiment_unit_sign"]
 
 
 def cmd_generate(args) -> int:

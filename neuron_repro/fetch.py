@@ -37,6 +37,7 @@ from neuron_repro.io import CorruptFileError, atomic_write, read_json_object, wr
 from neuron_repro.models.mlstm import OPENAI_RELEASE_BLOBS, git_blob_id
 
 RECORD = "fetched.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 MODEL_FOLDER = Path("models") / "openai"  # the released weights, under the data root
 TIMEOUT = 60  # seconds without a byte before a download is given up
 BLOCK = 1 << 16
@@ -192,10 +193,18 @@ def _read_record(root: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return read_json_object(path, what="fetch record")
+        record = read_json_object(path, what="fetch record")
+        for name, entry in record.items():
+            files = entry.get("files") if isinstance(entry, dict) else None
+            if not isinstance(files, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v)
+                    for k, v in files.items()):
+                raise CorruptFileError(f"{path}: {name}.files is not a map of file names to "
+                                       "sha256 values")
     except CorruptFileError as exc:
         raise FetchError(f"{exc}; delete it and fetch again (every file is verified again)") \
             from exc
+    return record
 
 
 # ----------------------------------------------------------------------------- one source

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuron_repro.data import Dataset, DatasetError, load_dataset, resolve_data_root
+from neuron_repro.data import DATASETS, Dataset, DatasetError, load_dataset, resolve_data_root
 from neuron_repro.experiments.registry import default_settings, settings_with
 from neuron_repro.features import (
     STATE_KINDS,
@@ -228,9 +228,17 @@ def make_context(
     """
     check_batch_size(batch_size)
     device = resolve_device(device)
-    if data_dir and Path(data_dir).exists() and not Path(data_dir).is_dir():
-        raise DatasetError(f"--data-dir {data_dir}: {describe_path(Path(data_dir))}; give the "
-                           "folder that holds the datasets (see the README's data section)")
+    named = [("--data-dir", data_dir), ("$NEURON_REPRO_DATA", os.environ.get("NEURON_REPRO_DATA"))]
+    for option, folder in named:
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            raise DatasetError(f"{option} {folder}: {describe_path(Path(folder))}; give the "
+                               "folder that holds the datasets (see docs/data.md)")
+        if folder:
+            break  # --data-dir wins over the environment
+    unknown = sorted(set(engine_for) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"--engine-for {' '.join(unknown)}: no dataset of that name (known: "
+                         f"{', '.join(DATASETS)})")
     model_spec = model_spec or os.environ.get("NEURON_REPRO_MODEL") or None
     root = resolve_data_root(data_dir)
     if model_spec == "openai":

@@ -36,6 +36,13 @@ def read_label_csv(path: Path) -> Split:
     if not rows:
         raise DatasetError(f"{path}: empty file; expected a header 'label,sentence'")
     header = [h.strip().lower() for h in rows[0]]
+    twice = sorted({h for h in header if header.count(h) > 1 and h in ("label", "sentence",
+                                                                         "text")})
+    if twice:
+        raise DatasetError(f"{path}: the header names {', '.join(twice)} more than once; keep "
+                           "one column of each")
+    if "sentence" in header and "text" in header:
+        raise DatasetError(f"{path}: the header has both 'sentence' and 'text'; keep one")
     text_col = next((h for h in ("sentence", "text") if h in header), None)
     if "label" not in header or text_col is None:
         raise DatasetError(f"{path}: header {rows[0]} lacks 'label' and 'sentence' (or 'text')")

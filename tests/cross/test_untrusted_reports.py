@@ -148,3 +148,92 @@ def test_a_row_that_cannot_be_rendered_leaves_the_report_as_it_was(tmp_path, mon
         merge_reports(target, source, ["label_efficiency"], REGISTRY, SOURCES)
     after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
     assert after == before
+
+
+@pytest.fixture(scope="module")
+def probe_json(tmp_path_factory):
+    """A probe of the planted model on the fixture SST, as `probe --json` writes it."""
+    from neuron_repro.paths import FIXTURE_DATA
+
+    folder = tmp_path_factory.mktemp("probe")
+    out = folder / "probe.json"
+    assert main(["probe", "--model", "planted", "--dataset", "sst", "--data-dir",
+                 str(FIXTURE_DATA), "--json", str(out)]) == 0
+    texts = folder / "texts.txt"
+    texts.write_text("a good film :)\na bad film :(\n")
+    return out, texts
+
+
+@pytest.mark.parametrize("change, message", [
+    (None, None),
+    (lambda p: p.__setitem__("model_sha256", "0" * 64), "not of --model"),
+    (lambda p: p.pop("model_sha256"), "lacks model_sha256"),
+    (lambda p: p.__setitem__("sentiment_unit_sign", 0), "not +1 or -1"),
+    (lambda p: p.__setitem__("sentiment_unit_sign", 5), "not +1 or -1"),
+    (lambda p: p.__setitem__("top_units", [True, False, 7]), "not a list of units"),
+    (lambda p: p.__setitem__("sentiment_unit", 10_000), "outside the model's 32"),
+])
+def test_view_checks_the_probe_it_is_given(tmp_path, capsys, probe_json, change, message):
+    source, texts = probe_json
+    payload = json.loads(source.read_text())
+    if change is not None:
+        change(payload)
+    edited = tmp_path / "probe.json"
+    edited.write_text(json.dumps(payload))
+    code = main(["view", "--model", "planted", "--input", str(texts), "--probe-json",
+                 str(edited), "--out", str(tmp_path / "page.html")])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0 and (tmp_path / "page.html").is_file()
+    else:
+        assert code == 2 and message in err and str(edited) in err
+        assert not (tmp_path / "page.html").exists()
+
+
+@pytest.mark.parametrize("record", [{"mr": {"files": "abc"}}, {"mr": "x"},
+                                    {"mr": {"files": {"rt-polarity.pos": "not a digest"}}}])
+def test_a_damaged_fetch_record_is_named_before_any_request(tmp_path, capsys, record):
+    (tmp_path / "fetched.json").write_text(json.dumps(record))
+    code = main(["fetch", "mr", "--data-dir", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "fetched.json: mr.files" in err and "fetch again" in err
+
+
+def test_a_data_root_from_the_environment_that_is_a_file_is_refused(tmp_path, capsys,
+                                                                   monkeypatch):
+    afile = tmp_path / "data.txt"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("NEURON_REPRO_DATA", str(afile))
+    code = main(["reproduce", "--out", str(tmp_path / "r"), "--quiet", "--only", "sst"])
+    err = capsys.readouterr().err
+    assert code == 2 and "$NEURON_REPRO_DATA" in err and str(afile) in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_dataset_for_the_engine_is_refused(tmp_path, capsys):
+    code = main(["reproduce", "--profile", "fixtures", "--out", str(tmp_path / "r"), "--quiet",
+                 "--engine-for", "sst", "bogusdataset"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--engine-for bogusdataset" in err
+
+
+def test_a_csv_naming_a_column_twice_is_refused(tmp_path):
+    from neuron_repro.data.base import DatasetError
+    from neuron_repro.data.csv_splits import read_label_csv
+
+    path = tmp_path / "train.csv"
+    path.write_text("label,sentence,sentence\n1,good,bad\n")
+    with pytest.raises(DatasetError, match="sentence more than once"):
+        read_label_csv(path)
+    path.write_text("label,sentence,text\n1,good,bad\n")
+    with pytest.raises(DatasetError, match="both 'sentence' and 'text'"):
+        read_label_csv(path)
+
+
+def test_claims_into_a_linked_readme_rewrites_the_file_it_links_to(tmp_path):
+    real = tmp_path / "real.md"
+    real.write_text("intro\n<!-- claim-table:start -->\nold\n<!-- claim-table:end -->\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(real)
+    assert main(["claims", "--readme", str(link)]) == 0
+    assert link.is_symlink() and "\nold\n" not in real.read_text()
