@@ -173,6 +173,7 @@ def cmd_settings(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from neuron_repro.claims import REGISTRY, SOURCES
+    from neuron_repro.io import lock_folder
     from neuron_repro.report import summary_line
     from neuron_repro.repro import default_control, make_context
     from neuron_repro.runner import Reproduction
@@ -197,9 +198,14 @@ def cmd_reproduce(args) -> int:
 
     run = Reproduction(ctx, claims, SOURCES, control=control, skip=args.skip or (),
                        control_only=args.control_only or (), skip_reason=args.skip_reason)
-    results = run.evaluate_all(on_result=show)
-    print(summary_line(results))
-    print(f"report: {run.write()}")
+    # one writer at a time in a report folder: a merge or another reproduce is refused
+    lock = lock_folder(ctx.out_dir, "--out", "merge or reproduce")
+    try:
+        results = run.evaluate_all(on_result=show)
+        print(summary_line(results))
+        print(f"report: {run.write()}")
+    finally:
+        lock.close()
     for error in run.errors:
         print(f"error in {error}", file=sys.stderr)
     # On the fixtures a verdict other than the planted answer means the harness is broken; on

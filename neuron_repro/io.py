@@ -9,9 +9,11 @@ through one of the readers here, which check what they read against what the cal
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import platform
 import shutil
 import stat
 import tempfile
@@ -366,3 +368,30 @@ def _check_parent_writable(parent: Path, option: str, path: Path) -> None:
 
 class OutputError(ValueError):
     """An output location that cannot be written."""
+
+
+LOCK_FILE = ".lock"
+
+
+def lock_folder(folder: Path, option: str, writer: str):
+    """An exclusive lock on ``folder/.lock`` for the life of the returned file (close it to
+    release): a second writer into the same folder is refused, naming the first (its pid and
+    host), instead of both writing and one's work being lost."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder}: is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ValueError(f"{option} {folder}: another {writer} ({holder}) is writing there; "
+                         f"wait for it to finish or choose another {option}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {platform.node()}\n")
+    handle.flush()
+    return handle

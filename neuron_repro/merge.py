@@ -15,7 +15,7 @@ from pathlib import Path
 
 from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import DatasetError
-from neuron_repro.io import atomic_write
+from neuron_repro.io import atomic_write, lock_folder
 from neuron_repro.results import read_report, results_of
 from neuron_repro.verdicts import Claim, ClaimResult, select_claims
 
@@ -74,9 +74,18 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     """Replace (or add) in the report folder ``into`` the rows of the report folder ``src``
     whose claim id contains one of ``patterns``, with their figures; rewrite ``into``'s
     REPORT.md, REPORT.tex and results.json. Returns the report and the merged claim ids."""
+    into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
+    lock = lock_folder(into, "--into", "merge or reproduce") if into.is_dir() else None
+    try:
+        return _merge(into, src, patterns, registry, sources)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _merge(into: Path, src: Path, patterns, registry: list[Claim], sources: dict):
     from neuron_repro.report import render_report, write_rendered
 
-    into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
     target, source = read_report(into), read_report(src)
     _check_compatible(target, source, into, src)
     given = results_of(source, registry, str(src / "results.json"))

@@ -11,7 +11,6 @@ averages the gradients, which equals one process running every stream.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import math
 import os
 import platform
@@ -32,9 +31,11 @@ from tqdm.auto import tqdm
 
 from neuron_repro.data.corpus import Corpus
 from neuron_repro.io import (
+    LOCK_FILE,
     CorruptFileError,
     atomic_folder,
     atomic_write,
+    lock_folder,
     read_json_object,
     read_safetensors,
     write_json,
@@ -52,7 +53,6 @@ TRAINER_FILE = "trainer.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.safetensors"
 CHECKPOINTS = "checkpoints"
-LOCK_FILE = ".lock"
 LN2 = math.log(2.0)
 SCHEDULES = ("constant", "linear")
 # Held-out bits per byte above this (twice a uniform guess over 256 bytes) mean divergence.
@@ -535,23 +535,7 @@ def option_name(field: str) -> str:
 def _lock_folder(folder: Path):
     """An exclusive lock on ``folder/.lock`` for the life of the returned file; a second run
     into the same folder is refused while the first holds it."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out {folder}: is a file; give a folder for the checkpoint")
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until close()
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise ValueError(f"--out {folder}: another train-lm run ({holder}) is writing there; "
-                         "wait for it to finish or choose another --out") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} on {platform.node()}\n")
-    handle.flush()
-    return handle
+    return lock_folder(folder, "--out", "train-lm run")
 
 
 def _claim_new_folder(folder: Path) -> None:

@@ -28,6 +28,11 @@ def _edit(folder, change):
     return payload
 
 
+def _files(folder) -> dict:
+    """Every file below ``folder`` and its bytes, but a writer's lock file."""
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
 def _merge(target, source, capsys):
     code = main(["merge", str(source), "--into", str(target), "--only", "label_efficiency"])
     return code, capsys.readouterr().err
@@ -52,10 +57,10 @@ def test_a_figure_outside_the_report_folder_is_refused_and_nothing_is_touched(
     (tmp_path / "payload.txt").write_text("not a figure")
     folder = source if where == "source" else target
     _edit(folder, lambda p: p["claims"][0].__setitem__("figures", [name]))
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    before = _files(tmp_path)
     code, err = _merge(target, source, capsys)
     assert code == 2 and f"{folder / 'results.json'}: claims[0].figures[0]" in err
-    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    after = _files(tmp_path)
     assert after == before  # nothing written, nothing removed
     assert "Traceback" not in err
 
@@ -64,13 +69,13 @@ def test_a_traversal_in_a_subprocess_leaves_every_file_as_it_was(tmp_path):
     target, source = _pair(tmp_path)
     _edit(source, lambda p: p["claims"][0].__setitem__("figures", ["../../payload.txt"]))
     (tmp_path / "payload.txt").write_text("not a figure")
-    before = sorted(p for p in tmp_path.parent.rglob("*") if p.is_file())
+    before = sorted(_files(tmp_path.parent))
     done = subprocess.run([sys.executable, "-m", "neuron_repro.cli", "merge", str(source),
                            "--into", str(target), "--only", "label_efficiency"],
                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 2 and "figures[0]" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
-    assert sorted(p for p in tmp_path.parent.rglob("*") if p.is_file()) == before
+    assert sorted(_files(tmp_path.parent)) == before
 
 
 @pytest.mark.parametrize("change, field", [
@@ -138,7 +143,7 @@ def test_a_row_that_cannot_be_rendered_leaves_the_report_as_it_was(tmp_path, mon
     from neuron_repro.merge import merge_reports
 
     target, source = _pair(tmp_path)
-    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    before = _files(target)
 
     def broken(*args, **kwargs):
         raise RuntimeError("a renderer that fails")
@@ -146,7 +151,7 @@ def test_a_row_that_cannot_be_rendered_leaves_the_report_as_it_was(tmp_path, mon
     monkeypatch.setattr(report_module, "render_markdown", broken)
     with pytest.raises(RuntimeError):
         merge_reports(target, source, ["label_efficiency"], REGISTRY, SOURCES)
-    after = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file()}
+    after = _files(target)
     assert after == before
 
 
@@ -237,3 +242,25 @@ def test_claims_into_a_linked_readme_rewrites_the_file_it_links_to(tmp_path):
     link.symlink_to(real)
     assert main(["claims", "--readme", str(link)]) == 0
     assert link.is_symlink() and "\nold\n" not in real.read_text()
+
+
+def test_a_second_writer_into_a_report_folder_is_refused_and_names_the_first(tmp_path, capsys):
+    from neuron_repro.io import lock_folder
+
+    target, source = _pair(tmp_path)
+    report = (target / "results.json").read_bytes()
+    held = lock_folder(target, "--out", "reproduce")
+    try:
+        code, err = _merge(target, source, capsys)
+        assert code == 2 and "is writing there" in err and "pid" in err
+        assert (target / "results.json").read_bytes() == report
+        done = subprocess.run([sys.executable, "-m", "neuron_repro.cli", "reproduce",
+                               "--profile", "fixtures", "--out", str(target), "--quiet",
+                               "--only", "sst.one_dominant"],
+                              capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+        assert done.returncode == 2 and "is writing there" in done.stderr, done.stderr
+        assert (target / "results.json").read_bytes() == report
+    finally:
+        held.close()
+    code, err = _merge(target, source, capsys)  # released: the merge goes ahead
+    assert code == 0, err
