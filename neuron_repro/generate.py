@@ -60,6 +60,9 @@ def prime_bytes(prime: str) -> bytes:
     return preprocess_openai(prime)[:-1] if prime.strip() else b"\n "
 
 
+MAX_DRAWS = 100_000_000  # n x bytes of one call: 800 MB of uniforms
+
+
 def _check(model: MLSTM, clamps, clamp_state, temperature, n, n_bytes) -> None:
     if clamp_state not in CLAMP_STATES:
         raise ValueError(f"--clamp-state {clamp_state!r}: choose from {', '.join(CLAMP_STATES)}")
@@ -68,6 +71,10 @@ def _check(model: MLSTM, clamps, clamp_state, temperature, n, n_bytes) -> None:
         raise ValueError(f"--temperature {temperature}: must be a number above 0")
     if n < 1 or n_bytes < 1:
         raise ValueError(f"--n {n} and --bytes {n_bytes} must be at least 1")
+    if n * n_bytes > MAX_DRAWS:
+        raise ValueError(f"--n {n} x --bytes {n_bytes} is {n * n_bytes:,} draws; at most "
+                         f"{MAX_DRAWS:,} in one call (8 bytes of random numbers each): ask "
+                         "for fewer, or in several calls with other seeds")
     units = [c.unit for c in clamps]
     bad = [u for u in units if not 0 <= u < model.n_units]
     if bad:
@@ -121,8 +128,10 @@ def _sample_batch(model, zx_table, mx_table, w, start, uniforms, clamp, temperat
         c, h = step(b.expand(batch), c, h)
     drawn = torch.empty(batch, n_bytes, dtype=torch.long, device=zx_table.device)
     stopped = torch.zeros(batch, dtype=torch.bool, device=zx_table.device)
+    finite = torch.ones(batch, dtype=torch.bool, device=zx_table.device)
     for t in range(n_bytes):
         logits = (h @ model.out_w + model.out_b).double() / temperature
+        finite &= torch.isfinite(logits).all(dim=1)  # checked once the batch is drawn
         cdf = torch.cumsum(torch.softmax(logits, dim=1), dim=1)
         target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(1)
         drawn[:, t] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_max(255)
@@ -133,6 +142,10 @@ def _sample_batch(model, zx_table, mx_table, w, start, uniforms, clamp, temperat
                 break
         if t + 1 < n_bytes:
             c, h = step(drawn[:, t], c, h)
+    if not bool(finite.all()):
+        raise ValueError(f"the next-byte distribution stopped being finite (temperature "
+                         f"{temperature:g}): the temperature is too small or a clamp value "
+                         "too large; use a larger temperature or smaller clamp values")
     samples = []
     for row in drawn.cpu().numpy().astype(np.uint8):
         data = row.tobytes()

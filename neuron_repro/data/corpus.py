@@ -69,9 +69,13 @@ def _texts_of(spec: str, data_dir) -> tuple[list[str], str]:
         for number, line in enumerate(split_lines(decode(read_bytes(path), path)), 1):
             if line.strip():
                 try:
-                    texts.append(json.loads(line)["text"])
+                    text = json.loads(line)["text"]
                 except (json.JSONDecodeError, KeyError, TypeError) as exc:
                     raise DatasetError(f"{path}:{number}: expected an object with 'text'") from exc
+                if not isinstance(text, str):
+                    raise DatasetError(f"{path}:{number}: 'text' is a {type(text).__name__}, "
+                                       "expected a string")
+                texts.append(text)
     else:
         raise DatasetError(f"corpus {spec!r}: use imdb-lm, a folder of .txt files or a .jsonl file")
     digest = hashlib.sha256()

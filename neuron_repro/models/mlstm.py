@@ -377,6 +377,15 @@ def read_checkpoint_config(folder: str | os.PathLike) -> tuple[dict, Path]:
     if not weights.is_file():
         raise ModelFormatError(f"{weights}: {describe_path(weights)} (named by {config_path}); "
                                "the checkpoint is incomplete")
+    # the recurrent matrices alone (Wh: 4n x n, Wmh: n x n) need 5 n^2 numbers of at least two
+    # bytes: a config that asks for more than the weights file holds is refused before any
+    # memory is allocated for it
+    need = 2 * 5 * config["n_units"] ** 2
+    if need > weights.stat().st_size:
+        raise ModelFormatError(f"{config_path}: n_units {config['n_units']} needs at least "
+                               f"{need:,} bytes of weights, and {weights} holds "
+                               f"{weights.stat().st_size:,}; the config is not this "
+                               "checkpoint's")
     return config, weights
 
 

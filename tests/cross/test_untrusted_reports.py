@@ -264,3 +264,44 @@ def test_a_second_writer_into_a_report_folder_is_refused_and_names_the_first(tmp
         held.close()
     code, err = _merge(target, source, capsys)  # released: the merge goes ahead
     assert code == 0, err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--temperature", "5e-324"], "stopped being finite"),
+    (["--clamp", "7=1e300", "--clamp-state", "both"], "stopped being finite"),
+    (["--bytes", "1000000000000"], "draws; at most"),
+    (["--n", "1000000000", "--bytes", "200"], "draws; at most"),
+])
+def test_generate_refuses_what_would_overflow_or_exhaust_memory(tmp_path, capsys, options,
+                                                                message):
+    out = tmp_path / "samples.json"
+    code = main(["generate", "--model", "planted", "--out", str(out), "--bytes", "20",
+                 *options])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_checkpoint_config_asking_for_more_than_its_weights_is_refused(tmp_path, capsys):
+    from neuron_repro.models.planted import planted_mlstm
+
+    folder = tmp_path / "model"
+    planted_mlstm().save(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["n_units"] = 1_000_000
+    (folder / "config.json").write_text(json.dumps(config))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a text\n")
+    code = main(["features", "--model", str(folder), "--input", str(texts), "--state",
+                 "final_c", "--out", str(tmp_path / "f.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "n_units 1000000 needs at least" in err
+
+
+def test_a_corpus_line_whose_text_is_not_a_string_is_named(tmp_path, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"text": "a review"}\n{"text": 5}\n')
+    code = main(["train-lm", "--corpus", str(corpus), "--units", "8", "--budget-bytes", "100",
+                 "--out", str(tmp_path / "lm")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{corpus}:2: 'text' is a int" in err
