@@ -227,6 +227,11 @@ def check_arrays(path, arrays: Mapping[str, np.ndarray],
             raise CorruptFileError(f"{path}: {name} has shape {got}, expected "
                                    f"{tuple('any' if w is None else w for w in shape)}")
         array = arrays[name]
+        kind = getattr(array.dtype, "kind", None)  # numpy; a torch tensor says is_complex
+        if (kind is not None and kind not in "biuf") or \
+                (kind is None and getattr(array, "is_complex", lambda: False)()):
+            raise CorruptFileError(f"{path}: {name} holds {array.dtype} values, expected "
+                                   "real numbers")
         if finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
             raise CorruptFileError(f"{path}: {name} holds values that are not finite "
                                    "(NaN or infinity)")

@@ -166,3 +166,26 @@ def test_engine_grids_are_kept_in_the_fit_cache_and_read_back_the_same(tmp_path)
     assert np.array_equal(fresh[4].coef_, first[4].coef_)
     other = engine_grid(C_GRID, X, 1 - y, cache=cache)  # other labels: another entry
     assert not np.array_equal(other[-1].coef_, first[-1].coef_)
+
+
+def test_a_cached_fit_of_complex_numbers_is_fitted_again(tmp_path):
+    """A fit-cache entry is plain arrays of real numbers; anything else is refitted."""
+    import warnings
+
+    from neuron_repro.io import save_npz
+    from neuron_repro.probes import FitCache
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), np.tile([0, 1], 20)
+    cache = FitCache(tmp_path)
+    first = cache.fit(X, y, 0.5, 1)
+    key = cache.key(X, y, 0.5, 1)
+    save_npz(tmp_path / f"{key}.npz", {"key": np.array(key),
+                                       "coef_": first.coef_.astype(complex),
+                                       "intercept_": first.intercept_, "classes_": first.classes_,
+                                       "n_iter_": first.n_iter_})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = FitCache(tmp_path).fit(X, y, 0.5, 1)
+    assert any("expected real numbers" in str(w.message) for w in caught)
+    assert again.coef_.dtype.kind == "f" and np.array_equal(again.coef_, first.coef_)

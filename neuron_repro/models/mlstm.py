@@ -384,8 +384,8 @@ def read_checkpoint_config(folder: str | os.PathLike) -> tuple[dict, Path]:
     if need > weights.stat().st_size:
         raise ModelFormatError(f"{config_path}: n_units {config['n_units']} needs at least "
                                f"{need:,} bytes of weights, and {weights} holds "
-                               f"{weights.stat().st_size:,}; the config is not this "
-                               "checkpoint's")
+                               f"{weights.stat().st_size:,}: the weights are truncated or "
+                               "corrupt, or the config is not this checkpoint's")
     return config, weights
 
 

@@ -150,6 +150,18 @@ def _check_vocab(path: Path, record: dict, vocab: Vocab) -> None:
         raise CorruptFileError(f"{path}: its vocabulary is not this data's")
 
 
+def _check_record(path: Path, record: dict) -> None:
+    """A finished record's numbers agree with each other: as many dev F1 values (numbers) as
+    epochs, the kept epoch among them (or -1: the last), no negative time."""
+    f1 = record["dev_f1_per_epoch"]
+    if (record["epochs"] < 1 or len(f1) != record["epochs"]
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in f1)
+            or not -1 <= record["best_epoch"] < record["epochs"]
+            or record["train_seconds"] < 0 or record["train_sentences_per_second"] < 0):
+        raise CorruptFileError(f"{path}: epochs, best_epoch, dev_f1_per_epoch and the times "
+                               "do not make one consistent record")
+
+
 def _read_finished(entry: Path, config, vocab, dim, device) -> TrainedTagger | None:
     """The cached tagger, None when there is none; a cached divergence is raised again. An
     entry that cannot be used (unreadable, written under another key, weights that do not fit
@@ -165,6 +177,7 @@ def _read_finished(entry: Path, config, vocab, dim, device) -> TrainedTagger | N
             raise TrainingDiverged(record["diverged"])
         record = read_json_object(record_path, _RECORD_FIELDS, what="tagger cache record")
         _check_vocab(record_path, record, vocab)
+        _check_record(record_path, record)
         model, expect = _expected_shapes(config, vocab, dim)
         model.load_state_dict(read_safetensors(entry / "model.safetensors", expect))
     except CorruptFileError as exc:

@@ -631,3 +631,25 @@ class _Context:
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r.__setitem__("dev_f1_per_epoch", ["x"] * len(r["dev_f1_per_epoch"])),
+    lambda r: r.__setitem__("epochs", -5),
+    lambda r: r.__setitem__("best_epoch", 7),
+    lambda r: r.__setitem__("train_seconds", -1.0),
+])
+def test_a_cache_record_that_does_not_add_up_is_trained_again(fixture_data, tmp_path, change):
+    import json
+
+    splits, vectors = fixture_data
+    train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=1, seed=2, progress=False,
+                 cache_dir=tmp_path)
+    (entry,) = tmp_path.iterdir()
+    record = json.loads((entry / "trained.json").read_text())
+    change(record)
+    (entry / "trained.json").write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="consistent record"):
+        again = train_tagger(ANALYSIS_CONFIG, splits, vectors, epochs=1, seed=2,
+                             progress=False, cache_dir=tmp_path)
+    assert not again.from_cache and again.dev_f1 and again.epochs == 1
