@@ -622,8 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clamp-state", choices=("c", "h", "both"), default="c", help="what the "
                    "clamp overwrites: the cell state (h then follows from it; default), the "
                    "hidden state, or both")
-    p.add_argument("--temperature", type=number(0, low_open=True), default=1.0,
-                   help="softmax temperature (above 0; default 1)")
+    p.add_argument("--temperature", type=number(1e-3, 1e3), default=1.0,
+                   help="softmax temperature, 0.001 to 1000 (default 1; at 0.001 sampling is "
+                   "all but greedy, and a smaller one would overflow)")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--n", type=POSITIVE, default=1, help="samples (default 1)")
     p.add_argument("--bytes", type=POSITIVE, default=200, help="bytes per sample "

@@ -191,9 +191,11 @@ def map_with_cache(function, calls, cache: FitCache | None, n_jobs: int = 1) -> 
     (each liblinear fit is single-threaded); what the workers fitted and read back is counted
     in ``cache``. The results do not depend on ``n_jobs``."""
     calls = list(calls)
-    if n_jobs == 1 or len(calls) == 1:
+    # no more processes than there are calls (or cores, for -1)
+    workers = min(len(calls), (os.cpu_count() or 1) if n_jobs == -1 else n_jobs)
+    if workers <= 1:
         return [function(*args, cache=cache) for args in calls]
-    done = Parallel(n_jobs=n_jobs)(delayed(_counted)(function, args, cache) for args in calls)
+    done = Parallel(n_jobs=workers)(delayed(_counted)(function, args, cache) for args in calls)
     if cache is not None:
         for _, counts in done:
             cache.add(counts)

@@ -189,3 +189,23 @@ def test_a_cached_fit_of_complex_numbers_is_fitted_again(tmp_path):
         again = FitCache(tmp_path).fit(X, y, 0.5, 1)
     assert any("expected real numbers" in str(w.message) for w in caught)
     assert again.coef_.dtype.kind == "f" and np.array_equal(again.coef_, first.coef_)
+
+
+def test_no_more_worker_processes_than_calls(monkeypatch):
+    from neuron_repro import probes
+
+    started = []
+
+    class Recording(probes.Parallel):
+        def __init__(self, n_jobs=None, **kwargs):
+            started.append(n_jobs)
+            super().__init__(n_jobs=n_jobs, **kwargs)
+
+    monkeypatch.setattr(probes, "Parallel", Recording)
+    calls = [(i,) for i in range(3)]
+    out = probes.map_with_cache(_square, calls, None, n_jobs=32)
+    assert out == [0, 1, 4] and started == [3]
+
+
+def _square(i, cache=None):
+    return i * i

@@ -266,8 +266,15 @@ def test_a_second_writer_into_a_report_folder_is_refused_and_names_the_first(tmp
     assert code == 0, err
 
 
+def test_generate_takes_a_temperature_that_keeps_the_distribution_finite(tmp_path, capsys):
+    for temperature in ("5e-324", "1e-4", "1e9"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["generate", "--model", "planted", "--out", str(tmp_path / "s.json"),
+                  "--temperature", temperature])
+        assert stopped.value.code == 2 and "--temperature" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("options, message", [
-    (["--temperature", "5e-324"], "stopped being finite"),
     (["--clamp", "7=1e300", "--clamp-state", "both"], "stopped being finite"),
     (["--bytes", "1000000000000"], "draws; at most"),
     (["--n", "1000000000", "--bytes", "200"], "draws; at most"),
