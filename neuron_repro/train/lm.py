@@ -499,6 +499,35 @@ class LMTrainer:
             return "unknown"
 
 
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_entries(path: Path, data: dict) -> None:
+    """The corpus, curve, sessions and notes of ``trainer.json`` hold what the trainer and the
+    model card read from them, each of its type."""
+    corpus = data["corpus"]
+    for name in _CORPUS_FIELDS:
+        want = str if name in ("spec", "source_sha256", "held_out") else int
+        if not isinstance(corpus[name], want) or isinstance(corpus[name], bool):
+            raise CorruptFileError(f"{path}: corpus.{name} is not a {want.__name__}")
+    for i, point in enumerate(data["curve"]):
+        if not isinstance(point, dict) or not isinstance(point.get("bytes_seen"), int) or \
+                not _number(point.get("held_out_bpb")) or \
+                ("train_bpb" in point and not _number(point["train_bpb"])):
+            raise CorruptFileError(f"{path}: curve[{i}] is not a point of the held-out curve "
+                                   "(bytes_seen, held_out_bpb, train_bpb)")
+    for i, session in enumerate(data["sessions"]):
+        if not isinstance(session, dict) or not all(
+                _number(session.get(k)) for k in ("bytes", "seconds", "bytes_per_second",
+                                                  "processes")) or \
+                not isinstance(session.get("device"), str) or \
+                not isinstance(session.get("command"), str):
+            raise CorruptFileError(f"{path}: sessions[{i}] is not a training session")
+    if not all(isinstance(n, str) for n in data["notes"]):
+        raise CorruptFileError(f"{path}: notes are not all text")
+
+
 def read_trainer_record(path: Path) -> dict:
     """``trainer.json``, checked: exactly the fields of :class:`TrainerState`, a config with
     exactly the fields of :class:`TrainConfig` (each in range) and a described corpus."""
@@ -516,6 +545,7 @@ def read_trainer_record(path: Path) -> dict:
         missing = [k for k in _CORPUS_FIELDS if k not in data["corpus"]]
         if missing:
             raise CorruptFileError(f"{path}: its corpus lacks {', '.join(missing)}")
+        _check_entries(path, data)
         TrainConfig(**config).check()
     except (CorruptFileError, ValueError, TypeError) as exc:
         raise ModelFormatError(f"{exc}; the trainer state is unusable") from exc

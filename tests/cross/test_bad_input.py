@@ -465,6 +465,10 @@ def test_train_lm_into_a_folder_with_a_run_needs_resume(tmp_path, capsys, corpus
     ("extra key", "unknown fields surprise"),
     ("config key", "its config lacks"),
     ("units", "configured for 16 units"),
+    ("curve", "curve[0] is not a point"),
+    ("session", "sessions[0] is not a training session"),
+    ("corpus", "corpus.train_bytes is not a int"),
+    ("notes", "notes are not all text"),
 ])
 def test_a_bad_trainer_json_is_named(tmp_path, capsys, corpus_dir, damage, message):
     out = tmp_path / "o"
@@ -478,11 +482,22 @@ def test_a_bad_trainer_json_is_named(tmp_path, capsys, corpus_dir, damage, messa
         record["surprise"] = 1
     elif damage == "config key":
         del record["config"]["lr"]
+    elif damage == "curve":
+        record["curve"] = ["x"]
+    elif damage == "session":
+        record["sessions"][0]["seconds"] = "long"
+    elif damage == "corpus":
+        record["corpus"]["train_bytes"] = "many"
+    elif damage == "notes":
+        record["notes"] = [3]
     else:
         record["config"]["n_units"] = 16
     path.write_text(json.dumps(record))
     code, err = _train(["--budget-bytes", STEP, "--resume"], capsys, corpus_dir, out)
     assert code == 2 and message in err and TRAINER_FILE in err
+    if damage in ("curve", "session", "corpus", "notes"):  # the card reads the same record
+        code, err = run(["model-card", out], capsys)
+        assert code == 2 and message in err
 
 
 # ------------------------------------------------------------------ 8. tracebacks
