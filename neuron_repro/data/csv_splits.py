@@ -67,11 +67,26 @@ def load_folder(folder: str | os.PathLike, name: str | None = None) -> Dataset:
         name or folder.name, folder, ["train.csv", "dev.csv", "test.csv"],
         "A folder dataset holds train.csv, dev.csv and test.csv with the header 'label,sentence'.",
     )
-    return Dataset(
-        name=name or folder.name,
-        splits={p.stem: read_label_csv(p) for p in paths},
-        files={str(p): sha256_file(p) for p in paths},
-    )
+    splits = {p.stem: read_label_csv(p) for p in paths}
+    return Dataset(name=name or folder.name, splits=splits,
+                   files={str(p): sha256_file(p) for p in paths}, notes=overlap_notes(splits))
+
+
+def overlap_notes(splits: dict[str, Split]) -> list[str]:
+    """A note for each split whose texts are also texts of an earlier split (train, then
+    dev): a test set the probe has seen measures memory, not generalisation."""
+    notes, seen = [], {}
+    for name in ("train", "dev", "test"):
+        if name not in splits:
+            continue
+        texts = splits[name].texts
+        for earlier, known in seen.items():
+            shared = sum(t in known for t in texts)
+            if shared:
+                notes.append(f"{shared} of the {len(texts)} {name} texts are also {earlier} "
+                             f"texts: the {name} accuracy is not measured on unseen text")
+        seen[name] = set(texts)
+    return notes
 
 
 def load_sst(root: Path) -> Dataset:

@@ -312,3 +312,20 @@ def test_a_corpus_line_whose_text_is_not_a_string_is_named(tmp_path, capsys):
                  "--out", str(tmp_path / "lm")])
     err = capsys.readouterr().err
     assert code == 2 and f"{corpus}:2: 'text' is a int" in err
+
+
+def test_a_folder_dataset_whose_splits_share_texts_says_so(tmp_path, capsys):
+    from neuron_repro.paths import FIXTURE_DATA
+
+    folder = tmp_path / "same"
+    folder.mkdir()
+    rows = "label,sentence\n" + "".join(f"{i % 2},text {i} {':)' if i % 2 else ':('}\n"
+                                         for i in range(40))
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.csv").write_text(rows)
+    out = tmp_path / "probe.json"
+    assert main(["probe", "--model", "planted", "--data", str(folder), "--data-dir",
+                 str(FIXTURE_DATA), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "40 of the 40 test texts are also train texts" in printed
+    assert any("also train texts" in n for n in json.loads(out.read_text())["notes"])
