@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -41,6 +42,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 MODEL_FOLDER = Path("models") / "openai"  # the released weights, under the data root
 TIMEOUT = 60  # seconds without a byte before a download is given up
 BLOCK = 1 << 16
+# A server that keeps a connection alive but sends almost nothing: below this rate, averaged
+# over a download that has run for STALL_SECONDS, the transfer is cut off (the part is kept
+# for the next try), so that fetch always ends.
+MIN_BYTES_PER_SECOND = 1024
+STALL_SECONDS = 120
 
 
 class FetchError(DatasetError):
@@ -376,10 +382,17 @@ def _transfer(url: str, part: Path, have: int, progress: bool, opener: Callable,
         with open(part, "ab" if resumed else "wb") as out, tqdm(
                 total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
                 desc=dest.name, disable=not progress, leave=False) as bar:
+            read = getattr(response, "read1", response.read)  # what has arrived, not BLOCK
+            started, got = time.monotonic(), 0
             try:
-                while block := response.read(BLOCK):
+                while block := read(BLOCK):
                     out.write(block)
                     bar.update(len(block))
+                    got += len(block)
+                    elapsed = time.monotonic() - started
+                    if elapsed > STALL_SECONDS and got < MIN_BYTES_PER_SECOND * elapsed:
+                        raise _CutOff(f"the server sent {got} bytes in {elapsed:.0f} s, under "
+                                      f"{MIN_BYTES_PER_SECOND} bytes/s")
             except (OSError, http.client.HTTPException) as exc:
                 raise _CutOff(f"the connection broke after {out.tell()} bytes "
                               f"({type(exc).__name__})") from exc

@@ -3,6 +3,7 @@ local HTTP server."""
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.ranges = True
         self.cut: dict[str, int] = {}
+        self.trickle: dict[str, float] = {}  # path -> seconds between the bytes it sends
         self.requests: list[tuple[str, str | None]] = []
         owner = self
 
@@ -106,6 +108,15 @@ class Server:
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
+                    return
+                if self.path in owner.trickle:
+                    for i in range(len(body)):
+                        try:
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            return
+                        time.sleep(owner.trickle[self.path])
                     return
                 self.wfile.write(body)
 

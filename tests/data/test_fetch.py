@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import tarfile
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -260,3 +261,19 @@ def test_the_real_table_has_the_release_pins_and_safe_destinations(capsys):
     assert set(F.SOURCES) == {"openai-weights", "sst", "mr", "cr", "subj", "mpqa", "imdb"}
     assert main(["fetch", "--list"]) == 0
     assert "openai-weights" in capsys.readouterr().out
+
+
+def test_a_server_that_sends_almost_nothing_is_given_up(server, table, tmp_path, monkeypatch):
+    """Kept alive but trickling a byte at a time, it never times out a read: the rate is what
+    ends it, three tries, then a FetchError that keeps the part for the next fetch."""
+    monkeypatch.setattr(F, "STALL_SECONDS", 0.3)
+    monkeypatch.setattr(F, "MIN_BYTES_PER_SECOND", 1000)
+    path = "/aclImdb_v1.tar.gz"
+    server.trickle[path] = 0.02
+    started = time.monotonic()
+    with pytest.raises(F.FetchError, match="under 1000 bytes/s, 3 times"):
+        _fetch(table, ["imdb"], tmp_path)
+    assert time.monotonic() - started < 30
+    assert len(server.asked(path)) == 3
+    part = tmp_path / "imdb" / ".aclImdb_v1.tar.gz.part"
+    assert 0 < part.stat().st_size < len(server.files[path])
