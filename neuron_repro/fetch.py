@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from neuron_repro.cache import sha256_file
+from neuron_repro.data import csv_splits
 from neuron_repro.data.base import DatasetError, default_data_root, resolve_data_root
 from neuron_repro.data.csv_splits import SST_FILES, SST_HOME
 from neuron_repro.data.imdb import IMDB_URL
@@ -543,8 +544,6 @@ def fetch_default_sst(root: Path) -> None:
     """SST's files, fetched from OpenAI's repository (pinned sha256 values) when a run reads
     them from the user cache and they are not there yet; any other data root is left as it
     is (its loader names what is missing)."""
-    from neuron_repro.data import csv_splits
-
     folder = Path(root) / "sst"
     if Path(root) == default_data_root() and not all(
             (folder / f).is_file() for f, _ in csv_splits.SST_FILES.values()):

@@ -169,15 +169,6 @@ def _preconditions(claim: Claim, rows: list, where: str) -> list[PreconditionRes
     return out
 
 
-def _captions(row: dict) -> dict[str, str]:
-    """A row's figure captions; anything but a mapping of names to strings is dropped (the
-    report then names the figure by its file)."""
-    captions = row.get("captions")
-    if not isinstance(captions, dict):
-        return {}
-    return {k: v for k, v in captions.items() if isinstance(k, str) and isinstance(v, str)}
-
-
 def _code(row: dict) -> str:
     """A row's reason code; a report written before rows had one says "input"."""
     code = row.get("reason_code")
@@ -216,7 +207,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
     _check_verdict(row, claim, where)
     result = ClaimResult(claim, row["verdict"], row.get("measured"), row.get("reason", ""),
                          row.get("details") or {}, list(row.get("figures") or []),
-                         captions=_captions(row), reason_code=_code(row),
+                         captions=dict(row.get("captions") or {}), reason_code=_code(row),
                          preconditions=_preconditions(claim, row.get("preconditions"), where),
                          parts=row.get("parts") or {})
     control = row.get("control")
@@ -225,7 +216,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
         result.control = ClaimResult(
             claim, control["verdict"], control.get("measured"), control.get("reason", ""),
             control.get("details") or {}, figures,
-            captions=_captions(control), reason_code=_code(control),
+            captions=dict(control.get("captions") or {}), reason_code=_code(control),
             preconditions=_preconditions(claim, control.get("preconditions"), where),
             parts=control.get("parts") or {})
     return result

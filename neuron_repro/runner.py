@@ -49,9 +49,10 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
         measurement.details = {**measurement.details,
                                "probe_solver": {n: "engine" for n in sorted(ctx.engine_used)}}
     result = judge(claim, measurement, ctx.has_release, ctx.fixtures, checks)
-    if ctx.out_dir is None:
+    if ctx.out_dir is None:  # nothing is drawn, so no row names a figure
         result.figures, result.captions = [], {}
-    for spec in measurement.figures if ctx.out_dir is not None else ():
+        return result
+    for spec in measurement.figures:
         if id(spec) not in ctx.drawn:  # a figure that several claims share is drawn once
             figures.draw(spec, ctx.out_dir)
             ctx.drawn[id(spec)] = spec  # kept, so that no other spec can reuse its id
@@ -144,8 +145,8 @@ class Reproduction:
             if self.control is not None and not self._control_elsewhere and (
                     result.measured is not None) and self._on_control(claim):
                 result.control = evaluate(claim, self.control)
-            if self.ctx.planted and claim.id in fixture_expected():
-                planted = fixture_expected()[claim.id]
+            planted = fixture_expected().get(claim.id) if self.ctx.planted else None
+            if planted is not None:
                 result.reason += f"; the planted model's known answer is {planted}"
             self._results[claim.id] = result
         return self._results[claim.id]
