@@ -173,9 +173,10 @@ def cmd_settings(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from neuron_repro.claims import REGISTRY, SOURCES
-    from neuron_repro.io import lock_folder
+    from neuron_repro.folders import staged_folder
     from neuron_repro.report import summary_line
     from neuron_repro.repro import default_control, make_context
+    from neuron_repro.results import report_files
     from neuron_repro.runner import Reproduction
     from neuron_repro.verdicts import FAIL, select_claims
 
@@ -198,14 +199,22 @@ def cmd_reproduce(args) -> int:
 
     run = Reproduction(ctx, claims, SOURCES, control=control, skip=args.skip or (),
                        control_only=args.control_only or (), skip_reason=args.skip_reason)
-    # one writer at a time in a report folder: a merge or another reproduce is refused
-    lock = lock_folder(ctx.out_dir, "--out", "merge or reproduce")
-    try:
+    # One writer at a time in a report folder (a merge or another reproduce is refused), and
+    # the report is built beside it and swapped in whole: a run stopped at any instant leaves
+    # the old report as it was.
+    target = ctx.out_dir
+    with staged_folder(target, "--out", "merge or reproduce") as staged:
+        staged.dropped = report_files(target)  # the old report's files, whatever this one draws
+        ctx.out_dir = staged.path
+        if control is not None:
+            control.out_dir = staged.path / "control"
         results = run.evaluate_all(on_result=show)
         print(summary_line(results))
-        print(f"report: {run.write()}")
-    finally:
-        lock.close()
+        run.write()
+    ctx.out_dir = target
+    if control is not None:
+        control.out_dir = target / "control"
+    print(f"report: {target / 'REPORT.md'}")
     for error in run.errors:
         print(f"error in {error}", file=sys.stderr)
     # On the fixtures a verdict other than the planted answer means the harness is broken; on

@@ -378,22 +378,25 @@ class OutputError(ValueError):
 LOCK_FILE = ".lock"
 
 
-def lock_folder(folder: Path, option: str, writer: str):
-    """An exclusive lock on ``folder/.lock`` for the life of the returned file (close it to
+def lock_folder(folder: Path, option: str, writer: str, name: str = LOCK_FILE,
+                what: Path | None = None):
+    """An exclusive lock on ``folder/name`` for the life of the returned file (close it to
     release): a second writer into the same folder is refused, naming the first (its pid and
-    host), instead of both writing and one's work being lost."""
+    host), instead of both writing and one's work being lost. ``what`` is the folder the
+    lock guards when the lock file is beside it rather than in it."""
     folder = Path(folder)
+    what = folder if what is None else Path(what)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{option} {folder}: is a file; give a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until close()
+    handle = open(folder / name, "a+")  # noqa: SIM115 - held until close()
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ValueError(f"{option} {folder}: another {writer} ({holder}) is writing there; "
+        raise ValueError(f"{option} {what}: another {writer} ({holder}) is writing there; "
                          f"wait for it to finish or choose another {option}") from None
     handle.seek(0)
     handle.truncate()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from neuron_repro.cache import sha256_file
 from neuron_repro.data.base import DatasetError
-from neuron_repro.io import atomic_write, lock_folder
-from neuron_repro.results import read_report, results_of
+from neuron_repro.folders import staged_folder
+from neuron_repro.io import atomic_write
+from neuron_repro.results import REPORT_FILES, read_report, results_of
 from neuron_repro.verdicts import Claim, ClaimResult, select_claims
 
 
@@ -42,24 +43,26 @@ def _check_compatible(target: dict, source: dict, into: Path, src: Path) -> None
 
 
 def _figure_names(result: ClaimResult) -> list[str]:
-    own = list(result.figures)
+    own = [*result.figures, *result.pages]
     if result.control is not None:
-        own += [f"control/{f}" for f in result.control.figures]
+        own += [f"control/{f}" for f in [*result.control.figures, *result.control.pages]]
     return own
 
 
 def _figures_to_copy(rows: list[ClaimResult], kept: list[ClaimResult], src: Path) -> list[str]:
-    """The merged rows' figures, each checked to be in ``src`` and shown by no kept row."""
+    """The merged rows' figures and pages, each shown by no kept row; a figure must be in
+    ``src``, a page is copied when it is there (the viewer's pages, which quote the datasets,
+    are left out of committed reports)."""
     used = {f: r.claim.id for r in kept for f in _figure_names(r)}
     wanted = sorted({f for r in rows for f in _figure_names(r)})
     for name in wanted:
         if name in used:
             raise DatasetError(f"the figure {name} of the merged rows is also the figure of "
                                f"{used[name]}, which the merge keeps; merge that claim too")
-        if not (src / name).is_file():
+        if not (src / name).is_file() and name.endswith(".png"):
             raise DatasetError(f"{src / name}: a figure the merged rows name is missing; "
                                "rerun the claims into that report")
-    return wanted
+    return [name for name in wanted if (src / name).is_file()]
 
 
 def _copy_figures(names: list[str], src: Path, into: Path) -> None:
@@ -75,15 +78,12 @@ def merge_reports(into: Path, src: Path, patterns, registry: list[Claim],
     whose claim id contains one of ``patterns``, with their figures; rewrite ``into``'s
     REPORT.md, REPORT.tex and results.json. Returns the report and the merged claim ids."""
     into, src = (p.parent if p.name == "results.json" else p for p in (Path(into), Path(src)))
-    lock = lock_folder(into, "--into", "merge or reproduce") if into.is_dir() else None
-    try:
-        return _merge(into, src, patterns, registry, sources)
-    finally:
-        if lock is not None:
-            lock.close()
+    read_report(into)  # a target that is no report is named before anything is locked
+    with staged_folder(into, "--into", "merge or reproduce") as staged:
+        return _merge(into, src, patterns, registry, sources, staged)
 
 
-def _merge(into: Path, src: Path, patterns, registry: list[Claim], sources: dict):
+def _merge(into: Path, src: Path, patterns, registry: list[Claim], sources: dict, staged):
     from neuron_repro.report import render_report, write_rendered
 
     target, source = read_report(into), read_report(src)
@@ -99,8 +99,8 @@ def _merge(into: Path, src: Path, patterns, registry: list[Claim], sources: dict
     merged = [given[i] for i in chosen]
     figures = _figures_to_copy(merged, list(kept.values()), src)
     replaced = {f for row in target["claims"] if row["id"] in chosen
-                for f in [*(row.get("figures") or []),
-                          *((row.get("control") or {}).get("figures") or [])]}
+                for outcome in (row, row.get("control") or {})
+                for f in [*(outcome.get("figures") or []), *(outcome.get("pages") or [])]}
     kept.update((i, given[i]) for i in chosen)
     order = {c.id: n for n, c in enumerate(registry)}
     results = sorted(kept.values(), key=lambda r: order[r.claim.id])
@@ -122,11 +122,12 @@ def _merge(into: Path, src: Path, patterns, registry: list[Claim], sources: dict
         **{k: b.get(k) for k in ("git_commit", "device", "platform", "versions",
                                  "probe_solver", "settings", "seeds", "wall_seconds")},
         "control": _sha(b, "control")}]
-    # rendered first, then the figures copied, then the report written: a row that cannot be
-    # rendered leaves the target as it was
+    # rendered first, then the figures copied, then the report written, all into the new
+    # folder, which replaces the target whole only when everything is there
     rendered = render_report(results, provenance, into, sources)
-    _copy_figures(figures, src, into)
-    report = write_rendered(into, rendered)
-    for name in replaced - {f for r in results for f in _figure_names(r)}:
-        (into / name).unlink(missing_ok=True)  # a figure of a replaced row that none shows now
-    return report, chosen
+    _copy_figures(figures, src, staged.path)
+    write_rendered(staged.path, rendered)
+    # a figure of a replaced row that none shows now is not carried over
+    staged.dropped = set(REPORT_FILES) | (replaced - {f for r in results
+                                                      for f in _figure_names(r)})
+    return into / "REPORT.md", chosen

@@ -31,6 +31,9 @@ from neuron_repro.verdicts import (
 # no other separator, no "..", nothing absolute.
 FIGURE = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.png$"
 CONTROL_FIGURE = r"^control/(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.png$"
+# a page that stands beside the figures (the unit viewer, a model card), named the same way
+PAGE = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.(html|md)$"
+CONTROL_PAGE = r"^control/(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.(html|md)$"
 # how a value that was not finite is recorded (neuron_repro.io.dumps_json)
 NULL_NOTE = r"^not a finite number \((inf|-inf|nan)\); written as null$"
 _VERDICT = {"enum": [PASS, FAIL, NOT_RUN]}
@@ -45,12 +48,13 @@ _PARTS = {"type": "object", "additionalProperties": {"type": "object", "properti
     "verdict": _VERDICT, "reason": _TEXT, "measured": _NUMBER}}}
 
 
-def _outcome(figure: str) -> dict:
+def _outcome(figure: str, page: str) -> dict:
     """The fields a claim's row and its control's row share."""
     return {"measured": _NUMBER, "verdict": _VERDICT, "reason": _TEXT, "reason_code": _CODE,
             "details": {"type": "object"},
             "figures": {"type": "array", "items": {"type": "string", "pattern": figure}},
             "captions": {"type": "object", "additionalProperties": _TEXT},
+            "pages": {"type": "array", "items": {"type": "string", "pattern": page}},
             "preconditions": {"type": "array", "items": _PRECONDITION}, "parts": _PARTS}
 
 
@@ -82,10 +86,10 @@ SCHEMA = {
                 "threshold": {"type": ["string", "null"]},
                 "version": {"type": "integer"},
                 "protocol": {"type": "object"},
-                **_outcome(FIGURE),
+                **_outcome(FIGURE, PAGE),
                 "control": {"oneOf": [{"type": "null"}, {
                     "type": "object", "required": ["verdict"],
-                    "properties": _outcome(CONTROL_FIGURE)}]},
+                    "properties": _outcome(CONTROL_FIGURE, CONTROL_PAGE)}]},
             }}},
         "null_values": {"type": "object",
                         "propertyNames": {"pattern": r"^claims\[\d+\]"},
@@ -126,6 +130,29 @@ def read_report(path: Path) -> dict:
                            "reproduce` wrote") from exc
     check_payload(payload, path)
     return payload
+
+
+REPORT_FILES = ("results.json", "REPORT.md", "REPORT.tex")
+
+
+def report_files(folder: Path) -> set[str]:
+    """The files of the report in ``folder`` (names relative to it): the report's own three
+    and every figure its rows name (a control's under ``control/``). Raises a DatasetError
+    when its results.json is there but is not a report, since nothing then says which files
+    are its figures."""
+    folder = Path(folder)
+    names = set(REPORT_FILES)
+    if not (folder / "results.json").exists():
+        return names
+    try:
+        payload = read_report(folder)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}. A new report replaces this one whole, so it must know its "
+                           f"files: move {folder} away or give another folder") from exc
+    for row in payload["claims"]:
+        for outcome in (row, row.get("control") or {}):  # a control's names hold control/
+            names.update([*(outcome.get("figures") or []), *(outcome.get("pages") or [])])
+    return names
 
 
 def _restore_nulls(payload: dict, index: int, row: dict) -> dict:
@@ -208,6 +235,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
     result = ClaimResult(claim, row["verdict"], row.get("measured"), row.get("reason", ""),
                          row.get("details") or {}, list(row.get("figures") or []),
                          captions=dict(row.get("captions") or {}), reason_code=_code(row),
+                         pages=list(row.get("pages") or []),
                          preconditions=_preconditions(claim, row.get("preconditions"), where),
                          parts=row.get("parts") or {})
     control = row.get("control")
@@ -217,6 +245,7 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
             claim, control["verdict"], control.get("measured"), control.get("reason", ""),
             control.get("details") or {}, figures,
             captions=dict(control.get("captions") or {}), reason_code=_code(control),
+            pages=[f.removeprefix("control/") for f in control.get("pages") or []],
             preconditions=_preconditions(claim, control.get("preconditions"), where),
             parts=control.get("parts") or {})
     return result

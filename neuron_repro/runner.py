@@ -50,7 +50,7 @@ def evaluate(claim: Claim, ctx: RunContext) -> ClaimResult:
                                "probe_solver": {n: "engine" for n in sorted(ctx.engine_used)}}
     result = judge(claim, measurement, ctx.has_release, ctx.fixtures, checks)
     if ctx.out_dir is None:  # nothing is drawn, so no row names a figure
-        result.figures, result.captions = [], {}
+        result.figures, result.captions, result.pages = [], {}, []
         return result
     for spec in measurement.figures:
         if id(spec) not in ctx.drawn:  # a figure that several claims share is drawn once

@@ -297,6 +297,7 @@ class ClaimResult:
     details: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     captions: dict[str, str] = field(default_factory=dict)  # figure name -> caption
+    pages: list[str] = field(default_factory=list)  # files beside the figures (.html, .md)
     reason_code: str = ""  # one of REASON_CODES; by default judged for PASS and FAIL, else input
     control: ClaimResult | None = None  # the same claim on the untrained control
     preconditions: list[PreconditionResult] = field(default_factory=list)
@@ -327,6 +328,7 @@ class ClaimResult:
             "details": _jsonable(self.details),
             "figures": self.figures,
             "captions": dict(self.captions),
+            "pages": self.pages,
             "preconditions": [p.to_dict() for p in self.preconditions],
             "protocol": _jsonable(c.protocol),
             "parts": _jsonable(self.parts),
@@ -338,6 +340,7 @@ class ClaimResult:
                 "reason_code": self.control.reason_code,
                 "figures": [f"control/{f}" for f in self.control.figures],
                 "captions": dict(self.control.captions),
+                "pages": [f"control/{f}" for f in self.control.pages],
                 "preconditions": [p.to_dict() for p in self.control.preconditions],
                 "parts": _jsonable(self.control.parts),
             },
@@ -434,6 +437,7 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
     result = ClaimResult(claim, NOT_RUN, value, details=measurement.details,
                          figures=[f.name for f in shown],
                          captions={f.name: f.caption for f in shown},
+                         pages=[f.name for f in measurement.figures if not f.name.endswith(".png")],
                          preconditions=preconditions)
     blocked = failed_preconditions(claim, result.preconditions)
     if blocked:

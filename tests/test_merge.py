@@ -30,7 +30,7 @@ def _results(value=52.5, figure="sst_l1_weights.png"):
                         {"curve": [50.0, float("nan")], "best": float("inf")}, [figure],
                         preconditions=[check])
     first.control = ClaimResult(unit, NOT_RUN, float("-inf"), "no unit", {"n": 3},
-                                ["sst_l1_weights.png"], preconditions=[check])
+                                [figure], preconditions=[check])
     second = ClaimResult(get_claim("radford2017.sst.full_features"), PASS, 91.5, "within 1")
     third = ClaimResult(get_claim("nerneurons2020.weight_similarity"), PASS, 4, "holds",
                         parts={"shape": {"verdict": PASS, "value": float("nan")}})

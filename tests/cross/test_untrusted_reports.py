@@ -29,8 +29,9 @@ def _edit(folder, change):
 
 
 def _files(folder) -> dict:
-    """Every file below ``folder`` and its bytes, but a writer's lock file."""
-    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+    """Every file below ``folder`` and its bytes, but a writer's lock files."""
+    return {p: p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.endswith(".lock")}
 
 
 def _merge(target, source, capsys):
@@ -245,11 +246,11 @@ def test_claims_into_a_linked_readme_rewrites_the_file_it_links_to(tmp_path):
 
 
 def test_a_second_writer_into_a_report_folder_is_refused_and_names_the_first(tmp_path, capsys):
-    from neuron_repro.io import lock_folder
+    from neuron_repro.folders import lock_report_folder
 
     target, source = _pair(tmp_path)
     report = (target / "results.json").read_bytes()
-    held = lock_folder(target, "--out", "reproduce")
+    held = lock_report_folder(target, "--out", "reproduce")
     try:
         code, err = _merge(target, source, capsys)
         assert code == 2 and "is writing there" in err and "pid" in err
