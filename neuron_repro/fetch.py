@@ -69,13 +69,20 @@ class Download:
 @dataclass(frozen=True)
 class Member:
     """A file taken from an archive: its path inside, where it goes, how many lines it has
-    (``\\n``-separated, empty ones included), and whether bytes that are not UTF-8 are taken as
-    Windows-1252 and written as UTF-8 (what the loader of that dataset reads)."""
+    (``\\n``-separated, empty ones included), whether bytes that are not UTF-8 are taken as
+    Windows-1252 and written as UTF-8 (what the loader of that dataset reads), and, where it
+    is pinned, the sha256 of the file as written: a pinned file passes only by its pin, so a
+    file placed by hand with the right number of lines but other contents is refused."""
 
     inside: str
     dest: str
     lines: int
     to_utf8: bool = False
+    sha256: str | None = None
+
+
+# No member of the archives is larger than this; a bigger one is refused before it is read.
+MAX_MEMBER_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,21 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("mr", "Movie Review sentence polarity v1.0 (rt-polaritydata.tar.gz): 5331 + 5331 "
            "lines, Windows-1252 bytes kept as released", _CORNELL,
            (Download(_CORNELL + "rt-polaritydata.tar.gz", "downloads/rt-polaritydata.tar.gz"),),
-           (Member("rt-polaritydata/rt-polarity.pos", "mr/rt-polarity.pos", 5331),
-            Member("rt-polaritydata/rt-polarity.neg", "mr/rt-polarity.neg", 5331))),
+           # the members' bytes as released (a copy whose cp1252 -> UTF-8 transcoding is
+           # byte-identical to a second, independent copy of the release)
+           (Member("rt-polaritydata/rt-polarity.pos", "mr/rt-polarity.pos", 5331, sha256=(
+               "d79ef14009bbf87cd6be21f91c3ea1a3cbcb73b34dfb4231aef7bbcd7677abc4")),
+            Member("rt-polaritydata/rt-polarity.neg", "mr/rt-polarity.neg", 5331, sha256=(
+                "4af43bf489620b498a0852c5a8c6a535155dec7985fdfea782b8f7756b957ccc")))),
     Source("subj", "Subjectivity v1.0 (rotten_imdb.tar.gz): quote.tok.gt9.5000 as subjective "
            "and plot.tok.gt9.5000 as objective, 5000 lines each, written as UTF-8", _CORNELL,
            (Download(_CORNELL + "rotten_imdb.tar.gz", "downloads/rotten_imdb.tar.gz"),),
-           (Member("quote.tok.gt9.5000", "senteval/SUBJ/subj.subjective", 5000, to_utf8=True),
-            Member("plot.tok.gt9.5000", "senteval/SUBJ/subj.objective", 5000, to_utf8=True))),
+           # SentEval's SUBJ files, which are the two members as released (ASCII only, so
+           # the same bytes after the UTF-8 step)
+           (Member("quote.tok.gt9.5000", "senteval/SUBJ/subj.subjective", 5000, to_utf8=True,
+                   sha256="274c2ffe59c204dc4df779848561786f59a98cc20dda3cfdd7d9f76a4f730710"),
+            Member("plot.tok.gt9.5000", "senteval/SUBJ/subj.objective", 5000, to_utf8=True,
+                   sha256="d8ccd43f1674f1c17e4ab717564e3561cfb719b0db4cfb19e5677427c68ff8a1"))),
     Source("cr", "Customer Reviews, sentence level, from the NBSVM release SentEval downloads "
            "(datasmall_NB_ACL12.zip): 2407 + 1368 lines", _NBSVM,
            (Download(_NBSVM, "downloads/datasmall_NB_ACL12.zip"),),
@@ -249,6 +264,9 @@ def _fetch_one(source: Source, folder: Path, recorded: dict | None, progress: bo
 def _how(source: Source) -> str:
     if any(d.git_blob for d in source.downloads):
         return "git blob id of every file"
+    if source.members and all(m.sha256 for m in source.members):
+        return "pinned sha256 of every file taken from the archive, whose members passed the " \
+               "safe-extraction checks"
     if source.members:
         return "line counts of the files taken from the archive, whose members passed the " \
                "safe-extraction checks; sha256 recorded"
@@ -271,12 +289,17 @@ def _verified_in_place(source: Source, folder: Path, known: dict) -> dict | None
         if item is not None and (item.sha256 or item.git_blob):
             if not _pinned_ok(item, path, digest):
                 return None
+        elif (member := next((m for m in source.members if m.dest == dest), None)) and (
+                member.sha256):
+            if digest != member.sha256:  # by hand, or changed since: the pin decides
+                return None
         elif known.get(dest) != digest:
             try:
                 if source.reviews:
                     check_reviews(path, source.reviews)
                 else:
-                    member = next(m for m in source.members if m.dest == dest)
+                    if path.stat().st_size > MAX_MEMBER_BYTES:
+                        return None
                     _check_lines(path.read_bytes(), member, path)
             except FetchError:
                 return None
@@ -447,7 +470,12 @@ def _read_members(path: Path, names: Sequence[str]) -> dict[str, bytes]:
                 if missing:
                     raise FetchError(f"{path}: lacks {', '.join(missing)}; not the expected "
                                      "release. Delete it and fetch again")
-                return {n: archive.read(listed[n]) for n in names}
+                out = {}
+                for name in names:
+                    _check_size(listed[name].file_size, path, name)
+                    with archive.open(listed[name]) as member:
+                        out[name] = _read_capped(member, path, name)
+                return out
         with tarfile.open(path, "r:*") as tar:
             _safe_tar(tar, path)
             out = {}
@@ -460,11 +488,26 @@ def _read_members(path: Path, names: Sequence[str]) -> dict[str, bytes]:
                 if not member.isfile():
                     raise FetchError(f"{path}: {name} is not a regular file (a link or a "
                                      "folder); refused")
-                out[name] = tar.extractfile(member).read()
+                _check_size(member.size, path, name)
+                out[name] = _read_capped(tar.extractfile(member), path, name)
             return out
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
         raise FetchError(f"{path}: not a readable archive ({exc}); delete it and fetch "
                          "again") from exc
+
+
+def _check_size(size: int, path: Path, name: str) -> None:
+    if size > MAX_MEMBER_BYTES:
+        raise FetchError(f"{path}: {name} is {size:,} bytes, far more than the release's file "
+                         f"(at most {MAX_MEMBER_BYTES:,}); not the expected release. Delete it "
+                         "and fetch again")
+
+
+def _read_capped(stream, path: Path, name: str) -> bytes:
+    """A member's bytes, read up to the cap whatever size its header declares."""
+    data = stream.read(MAX_MEMBER_BYTES + 1)
+    _check_size(len(data), path, name)
+    return data
 
 
 def _check_lines(data: bytes, member: Member, where) -> None:
@@ -495,6 +538,12 @@ def _checked_members(source: Source, archive: Path) -> dict[Member, bytes]:
         except UnicodeDecodeError as exc:
             raise FetchError(f"{archive}:{member.inside}: neither UTF-8 nor Windows-1252 "
                              f"({exc})") from exc
+        got = hashlib.sha256(out[member]).hexdigest()
+        if member.sha256 and got != member.sha256:
+            raise FetchError(f"{archive}:{member.inside}: its sha256 is {got}, the release's "
+                             f"is {member.sha256}; not the expected release. Delete it and "
+                             "fetch again; if a second fetch fails the same way, the file at "
+                             "its public home has changed")
     return out
 
 

@@ -39,6 +39,15 @@ def test_real_datasets_have_their_release_counts(data_root, name):
             assert (len(part), int(part.labels.sum())) == (n, positives), (name, split)
 
 
+def test_the_real_mr_and_subj_files_have_the_pinned_sha256(data_root):
+    from neuron_repro.cache import sha256_file
+    from neuron_repro.fetch import SOURCES
+
+    for name in ("mr", "subj"):
+        for member in SOURCES[name].members:
+            assert sha256_file(data_root / member.dest) == member.sha256, member.dest
+
+
 def test_conll_has_its_sentence_counts(data_root):
     splits = load_conll(data_root).splits
     assert {k: len(v) for k, v in splits.items()} == {"train": 14041, "dev": 3250,

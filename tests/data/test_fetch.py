@@ -277,3 +277,57 @@ def test_a_server_that_sends_almost_nothing_is_given_up(server, table, tmp_path,
     assert len(server.asked(path)) == 3
     part = tmp_path / "imdb" / ".aclImdb_v1.tar.gz.part"
     assert 0 < part.stat().st_size < len(server.files[path])
+
+
+def _pinned(table):
+    """The table's mr with each member pinned to the sha256 of the served file."""
+    mr = table["mr"]
+    members = tuple(F.Member(m.inside, m.dest, m.lines, sha256=hashlib.sha256(data).hexdigest())
+                    for m, data in zip(mr.members, (LINES_POS, LINES_NEG), strict=True))
+    return {**table, "mr": F.Source(mr.name, mr.what, mr.home, mr.downloads, members)}
+
+
+def test_a_pinned_file_placed_by_hand_passes_only_by_its_pin(server, table, tmp_path):
+    table = _pinned(table)
+    (tmp_path / "mr").mkdir()
+    # the right number of lines, the same garbage in both files
+    for name, lines in (("rt-polarity.pos", 2), ("rt-polarity.neg", 3)):
+        (tmp_path / "mr" / name).write_bytes(b"garbage\n" * lines)
+    (done,) = _fetch(table, ["mr"], tmp_path)
+    assert done.requested == 1 and "pinned sha256" in done.verified
+    assert (tmp_path / "mr" / "rt-polarity.pos").read_bytes() == LINES_POS
+    (again,) = _fetch(table, ["mr"], tmp_path)  # the release's own bytes: no request
+    assert again.requested == 0
+
+
+def test_an_archive_whose_member_has_the_lines_but_not_the_bytes_is_refused(server, table,
+                                                                             tmp_path):
+    table = _pinned(table)
+    server.files["/rt.tar.gz"] = _tar({"rt/rt-polarity.pos": b"bad\nfilm\n",
+                                       "rt/rt-polarity.neg": LINES_NEG})
+    with pytest.raises(F.FetchError, match="rt/rt-polarity.pos: its sha256 is"):
+        _fetch(table, ["mr"], tmp_path)
+    assert not (tmp_path / "mr").exists()
+
+
+@pytest.mark.parametrize("build", [_tar, _zip], ids=["tar", "zip"])
+def test_a_member_larger_than_any_release_file_is_refused_before_it_is_read(
+        server, table, tmp_path, monkeypatch, build):
+    monkeypatch.setattr(F, "MAX_MEMBER_BYTES", 64)
+    server.files["/rt.tar.gz"] = build({"rt/rt-polarity.pos": b"x\n" * 1000,
+                                        "rt/rt-polarity.neg": LINES_NEG})
+    with pytest.raises(F.FetchError, match="rt/rt-polarity.pos is 2,000 bytes"):
+        _fetch(table, ["mr"], tmp_path)
+    assert not (tmp_path / "mr").exists()
+
+
+def test_a_member_longer_than_its_header_says_is_read_no_further_than_the_cap(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(F, "MAX_MEMBER_BYTES", 64)
+    with pytest.raises(F.FetchError, match="is 65 bytes"):
+        F._read_capped(io.BytesIO(b"y" * 10_000), tmp_path / "a.zip", "member")
+
+
+def test_the_real_mr_and_subj_members_are_pinned():
+    for name in ("mr", "subj"):
+        assert all(F._SHA256.fullmatch(m.sha256 or "") for m in F.SOURCES[name].members)
