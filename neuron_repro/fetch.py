@@ -132,8 +132,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("subj", "Subjectivity v1.0 (rotten_imdb.tar.gz): quote.tok.gt9.5000 as subjective "
            "and plot.tok.gt9.5000 as objective, 5000 lines each, written as UTF-8", _CORNELL,
            (Download(_CORNELL + "rotten_imdb.tar.gz", "downloads/rotten_imdb.tar.gz"),),
-           # SentEval's SUBJ files, which are the two members as released (ASCII only, so
-           # the same bytes after the UTF-8 step)
+           # the sha256 of SentEval's SUBJ files (ASCII only, so the UTF-8 step keeps their
+           # bytes), which SentEval takes from this archive by renaming its two members; a
+           # release whose members differ from them fails here, loudly, with both values
            (Member("quote.tok.gt9.5000", "senteval/SUBJ/subj.subjective", 5000, to_utf8=True,
                    sha256="274c2ffe59c204dc4df779848561786f59a98cc20dda3cfdd7d9f76a4f730710"),
             Member("plot.tok.gt9.5000", "senteval/SUBJ/subj.objective", 5000, to_utf8=True,
