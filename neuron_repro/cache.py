@@ -22,6 +22,7 @@ from neuron_repro.io import (
     atomic_folder,
     atomic_write,
     read_json_object,
+    save_safetensors,
     write_json,
 )
 
@@ -54,9 +55,7 @@ def entry_key(settings: dict, code: bytes, data: Iterable[bytes]) -> str:
 
 
 def save_tensors(path: Path, state: dict) -> None:
-    from safetensors.torch import save_file
-
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)
+    save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)
 
 
 def remove_checkpoints(entry: Path, keep: str | None = None) -> None:

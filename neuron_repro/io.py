@@ -9,6 +9,7 @@ through one of the readers here, which check what they read against what the cal
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
@@ -77,6 +78,24 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_safetensors(tensors: dict, path: str | os.PathLike,
+                     metadata: dict | None = None) -> None:
+    """``safetensors.torch.save_file``, with a failure to write (a full disk, a folder gone) an
+    OSError naming the file instead of the library's own error type."""
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as exc:
+        code = re.search(r"code: (\d+)", str(exc))
+        number = int(code.group(1)) if code else errno.EIO
+        raise OSError(number, f"{os.strerror(number)} (writing safetensors: {exc})",
+                      str(path)) from exc
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

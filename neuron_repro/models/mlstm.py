@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file as save_safetensors
 
 from neuron_repro.cache import sha256_file
 from neuron_repro.io import (
@@ -38,6 +37,7 @@ from neuron_repro.io import (
     read_npy,
     read_npy_header,
     read_safetensors,
+    save_safetensors,
     write_json,
 )
 
@@ -230,7 +230,7 @@ class MLSTM(torch.nn.Module):
         """The weights alone to a ``.safetensors`` file (whole or not at all); its sha256."""
         tensors = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
         with atomic_write(path, ".safetensors.tmp") as tmp:
-            save_safetensors(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
+            save_safetensors(tensors, tmp, metadata={"format": CHECKPOINT_FORMAT})
             sha = sha256_file(tmp)
         return sha
 

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from neuron_repro.data.corpus import Corpus
@@ -38,6 +37,7 @@ from neuron_repro.io import (
     lock_folder,
     read_json_object,
     read_safetensors,
+    save_safetensors,
     write_json,
 )
 from neuron_repro.models.mlstm import (
@@ -348,7 +348,7 @@ class LMTrainer:
             for path, tensors in ((OPTIMIZER_FILE, moments),
                                   (STATE_FILE, {"step": step, "c": c.cpu(), "h": h.cpu()})):
                 with atomic_write(tmp / path, ".safetensors.tmp") as part:
-                    save_file(tensors, str(part))
+                    save_safetensors(tensors, part)
             write_json(tmp / TRAINER_FILE, asdict(self.state), sort_keys=True)
         record = self.model.config_record(sha, {
             "checkpoint": f"{CHECKPOINTS}/{name}",

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from neuron_repro import folders
-from neuron_repro.cli import main
 from neuron_repro.claims import REGISTRY, SOURCES
+from neuron_repro.cli import main
 from neuron_repro.folders import recover, replace_folder, staged_folder, staging_path
 from neuron_repro.merge import merge_reports
 from neuron_repro.paths import REPO_ROOT

@@ -330,3 +330,31 @@ def test_a_folder_dataset_whose_splits_share_texts_says_so(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "40 of the 40 test texts are also train texts" in printed
     assert any("also train texts" in n for n in json.loads(out.read_text())["notes"])
+
+
+def test_a_disk_that_fills_during_training_is_a_clean_error_and_keeps_the_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(4):
+        (corpus / f"{i}.txt").write_text(f"review {i} of a film, " * 20)
+    out = tmp_path / "lm"
+    argv = ["train-lm", "--corpus", str(corpus), "--units", "8", "--batch", "2",
+            "--bptt", "8", "--out", str(out)]
+    assert main([*argv, "--budget-bytes", "64"]) == 0
+    config = (out / "config.json").read_bytes()
+    capsys.readouterr()
+
+    def full(*args, **kwargs):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: '
+                              'StorageFull, message: "No space left on device" })')
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    code = main([*argv, "--budget-bytes", "64", "--schedule-bytes", "256", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and "Traceback" not in err
+    assert ".safetensors" in err  # the file it could not write
+    assert (out / "config.json").read_bytes() == config  # the last checkpoint still holds
