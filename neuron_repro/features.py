@@ -13,7 +13,7 @@ import hashlib
 import html
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,14 +70,21 @@ def _batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+PROGRESS_STEPS = 1024  # a batch reports the bytes it has run every this many steps
+
+
 @torch.no_grad()
 def _run_batch(
-    model: MLSTM, tables, seqs: list[bytes], device, trace_units=None, start=None
+    model: MLSTM, tables, seqs: list[bytes], device, trace_units=None, start=None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray] | None]:
     """Run texts sorted by decreasing length; return the five summaries (and unit traces).
 
     ``start`` continues each row from where an earlier run stopped: its five summaries and
-    ``n_bytes``, the length it had run over (the pooled summaries then cover both parts)."""
+    ``n_bytes``, the length it had run over (the pooled summaries then cover both parts).
+    ``on_bytes(n)`` is told every :data:`PROGRESS_STEPS` steps how many bytes were run since
+    it was last told (a batch of one long text shows its progress; the rest of the batch's
+    bytes are the caller's to count when it ends)."""
     zx_table, mx_table, wh, wmh = tables
     n, n_units = len(seqs), model.n_units
     lengths = np.array([len(s) for s in seqs])
@@ -102,8 +109,13 @@ def _run_batch(
     if trace_units is not None:
         unit_idx = torch.as_tensor(trace_units, device=device, dtype=torch.long)
         traces = torch.zeros(n, lengths[0], len(trace_units), device=device)
+    pending = 0
     for t in range(lengths[0]):
         k = int(active[t])
+        pending += k
+        if on_bytes is not None and (t + 1) % PROGRESS_STEPS == 0:
+            on_bytes(pending)
+            pending = 0
         step = ids[:k, t]
         c_new, h_new = MLSTM.cell(zx_table[step], mx_table[step], c[:k], h[:k], wh, wmh)
         c[:k], h[:k] = c_new, h_new
@@ -191,7 +203,14 @@ def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, pr
     tables = None
     bar = tqdm(total=int(lengths.sum()), unit="B", unit_scale=True, desc=desc, disable=not progress)
     started, computed = time.perf_counter(), 0
+    shown = [0]  # bytes of the batch running now that the bar shows already
+
+    def step_progress(n_bytes: int) -> None:
+        shown[0] += n_bytes
+        bar.update(n_bytes)
+
     for number, rows in enumerate(_batches(lengths, batch_size)):
+        shown[0] = 0
         path = cache / f"batch_{number:06d}.npz" if cache else None
         entry_key = None if path is None else f"{folder_key}/{number}/{_rows_digest(rows)}"
         summary = None
@@ -208,14 +227,14 @@ def _summarise(model, seqs, states, batch_size, device, cache_dir, key_parts, pr
             begin = None if start is None else {k: np.ascontiguousarray(v[rows])
                                                  for k, v in start.items()}
             summary, _ = _run_batch(model, tables, [seqs[i] for i in rows], device,
-                                    start=begin)
+                                    start=begin, on_bytes=step_progress)
             computed += int(lengths[rows].sum())
             if path is not None:
                 save_npz(path, {**summary, "key": np.array(entry_key)})
         for k in states:
             result[k][rows] = summary[k]
         filled[rows] += 1
-        bar.update(int(lengths[rows].sum()))
+        bar.update(int(lengths[rows].sum()) - shown[0])  # what the batch has not shown yet
         if computed:
             bar.set_postfix(computed_Bps=f"{computed / (time.perf_counter() - started):.0f}")
     bar.close()

@@ -131,3 +131,30 @@ def test_cuda_gives_the_cpu_numbers():
     gpu = extract_features(MODEL, TEXTS, STATE_KINDS, device="cuda", progress=False)
     for kind in STATE_KINDS:
         np.testing.assert_allclose(gpu[kind], cpu[kind], rtol=1e-4, atol=1e-4)
+
+
+def test_one_long_text_shows_its_progress_while_it_runs(monkeypatch):
+    """A batch of one long text reports its bytes every PROGRESS_STEPS steps, not only at
+    its end; the bar ends at the total, and the numbers do not change."""
+    import tqdm.auto
+
+    text = "a long review, " * 300
+    seen, totals = [], []
+
+    class Bar(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            totals.append(self.total)
+
+        def update(self, n=1):
+            seen.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(features, "tqdm", Bar)
+    monkeypatch.setattr(features, "PROGRESS_STEPS", 500)
+    shown = extract_features(MODEL, [text], ["final_c"], progress=True)
+    assert totals[0] > 4000 and len(seen) == totals[0] // 500 + 1
+    assert all(n == 500 for n in seen[:-1]) and sum(seen) == totals[0]
+    monkeypatch.setattr(features, "tqdm", tqdm.auto.tqdm)
+    plain = extract_features(MODEL, [text], ["final_c"], progress=False)
+    np.testing.assert_array_equal(shown["final_c"], plain["final_c"])
