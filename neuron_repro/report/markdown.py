@@ -81,11 +81,14 @@ def _summary(results: list[ClaimResult], provenance: dict) -> list[str]:
     if model:
         bullets.append(f"Sentiment unit in the model: {unit_summary(units.get('model', []))}.")
     if control:
-        only = provenance.get("control_claims", "all")
+        # where it ran is read from the rows, which a merge may have replaced by rows of a
+        # run without the control, not from the patterns the run was given
+        ran = sum(r.control is not None for r in results)
         bullets.append(f"Untrained control: `{control['spec']}`, the same weights before "
                        f"training; sentiment unit: {unit_summary(units.get('control', []))}."
-                       + ("" if only == "all" else f" It ran on the claims matching "
-                          f"{', '.join(only)} only; '-' elsewhere."))
+                       + ("" if ran == len(results) else f" {ran} of the {len(results)} "
+                          "claims have its row; '-' marks the others (claims it was not run "
+                          "on, or that measured nothing on the model)."))
     informative = [r for r in results if r.verdict in (PASS, FAIL)]
     why = Counter(REASON_LABELS.get(r.reason_code, REASON_LABELS["input"])
                   for r in results if r.verdict == NOT_RUN)

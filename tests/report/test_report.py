@@ -132,3 +132,13 @@ def test_committed_reports_fit_the_page(tmp_path, report):
     results = list(results_of(payload, REGISTRY, str(path)).values())
     log = _compile(tmp_path, render_latex(results, payload["provenance"], SOURCES))
     assert _overfull(log) == []
+
+
+def test_the_summary_says_where_the_control_ran_from_the_rows_not_the_run_patterns():
+    results = _results()
+    results[1].control = ClaimResult(results[1].claim, NOT_RUN, 1.0, "no unit")
+    provenance = {**PROVENANCE, "control": {"spec": "m/initial", "sha256": "c"},
+                  "control_claims": ["sentiment_unit_only", "full_features"]}
+    flat = " ".join(render_markdown(results, provenance, SOURCES).split())
+    assert "1 of the 5 claims have its row" in flat and "sentiment_unit_only" not in \
+        flat.split("## radford2017")[0]
