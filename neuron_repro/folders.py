@@ -27,8 +27,9 @@ _RENAME_EXCHANGE = 2
 
 
 def staging_path(target: Path) -> Path:
-    """Where the new version of ``target`` is built."""
-    return target.with_name(f".{target.name}.new")
+    """Where this process builds the new version of ``target`` (a name of its own, so that
+    nothing a killed writer's children still write can land in another writer's folder)."""
+    return target.with_name(f".{target.name}.new-{os.getpid()}")
 
 
 def _old_path(target: Path) -> Path:
@@ -82,7 +83,8 @@ def recover(target: Path) -> None:
     if old.is_dir() and not target.exists():
         os.rename(old, target)
     shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(staging_path(target), ignore_errors=True)
+    for left in target.parent.glob(f".{target.name}.new-*"):
+        shutil.rmtree(left, ignore_errors=True)
 
 
 def _carry_over(old: Path, new: Path, dropped: set[str]) -> None:

@@ -111,6 +111,28 @@ def _as_planted(result: ClaimResult) -> bool:
     return result.verdict != FAIL
 
 
+def _die_with_parent() -> None:
+    """A worker process ends when the process that started it does (Linux), so that a run
+    killed mid-way leaves no worker still drawing figures into a report folder."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop(workers: list) -> None:
+    """End a pool's worker processes now (the run was interrupted or failed): the tasks they
+    are running are not waited for."""
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+    for process in workers:
+        process.join(timeout=10)
+
+
 class Reproduction:
     """One run over a list of claims: results memoised by claim id, one report at the end."""
 
@@ -160,13 +182,14 @@ class Reproduction:
         the C library's one global random state, so two fits at once in one process would
         change each other's results.
         """
-        pending, own, threads = None, None, torch.get_num_threads()
+        pending, own, workers, threads = None, None, [], torch.get_num_threads()
         todo = [c for c in self.claims if not any(p in c.id for p in self.skip)]
         elsewhere = set()
         if self.control is not None:
             # the processes share the cores until the control is done
             share = max(1, threads // 2)
-            pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"))
+            pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"),
+                                       initializer=_die_with_parent)
             pending = pool.submit(self.worker, [c for c in todo if self._on_control(c)],
                                   self.control, share)
             trainers = [c for c in todo if _trains_its_own(c)]
@@ -174,42 +197,47 @@ class Reproduction:
                 light = replace(self.ctx, model=None, memo={}, data_files={}, drawn={})
                 own = pool.submit(self.worker, trainers, light, share, "its own process")
                 elsewhere = self._elsewhere = {c.id for c in trainers}
+            workers = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False)
             self._control_elsewhere = True
             torch.set_num_threads(share)
-        for claim in self.claims:
-            if claim.id in elsewhere:
-                continue
-            if pending is not None and pending.done():
-                torch.set_num_threads(threads)
-            try:
-                result = self.evaluate(claim)
-            except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
-                self.errors.append(f"{claim.id}: {exc!r}\n{traceback.format_exc()}")
-                result = self._results[claim.id] = not_run(claim, f"experiment failed: {exc!r}",
-                                                            "failed")
-            if on_result:
-                on_result(result)
-        torch.set_num_threads(threads)
-        if own is not None:
-            owned = [c for c in self.claims if c.id in elsewhere]
-            results, files, errors, _ = self._collect(own, owned, "its own process")
-            self.ctx.data_files.update(files)
-            self.errors += errors
+        try:
             for claim in self.claims:
-                if claim.id in results:
-                    self._results[claim.id] = results[claim.id]
-                    if on_result:
-                        on_result(results[claim.id])
-        if pending is not None:
-            owned = [c for c in todo if self._on_control(c)]
-            control, _, errors, self._control_cache = self._collect(pending, owned,
-                                                                    "the control")
-            self.errors += errors
-            self._control_elsewhere = False
-            for result in self._results.values():
-                if result.measured is not None and result.claim.id in control:
-                    result.control = control[result.claim.id]
+                if claim.id in elsewhere:
+                    continue
+                if pending is not None and pending.done():
+                    torch.set_num_threads(threads)
+                try:
+                    result = self.evaluate(claim)
+                except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
+                    self.errors.append(f"{claim.id}: {exc!r}\n{traceback.format_exc()}")
+                    result = self._results[claim.id] = not_run(
+                        claim, f"experiment failed: {exc!r}", "failed")
+                if on_result:
+                    on_result(result)
+            torch.set_num_threads(threads)
+            if own is not None:
+                owned = [c for c in self.claims if c.id in elsewhere]
+                results, files, errors, _ = self._collect(own, owned, "its own process")
+                self.ctx.data_files.update(files)
+                self.errors += errors
+                for claim in self.claims:
+                    if claim.id in results:
+                        self._results[claim.id] = results[claim.id]
+                        if on_result:
+                            on_result(results[claim.id])
+            if pending is not None:
+                owned = [c for c in todo if self._on_control(c)]
+                control, _, errors, self._control_cache = self._collect(pending, owned,
+                                                                        "the control")
+                self.errors += errors
+                self._control_elsewhere = False
+                for result in self._results.values():
+                    if result.measured is not None and result.claim.id in control:
+                        result.control = control[result.claim.id]
+        except BaseException:  # interrupted, or worse: no worker goes on writing
+            _stop(workers)
+            raise
         return self.results()
 
     worker = staticmethod(_evaluate_each)  # what a worker process runs (replaced in tests)
