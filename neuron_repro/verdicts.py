@@ -9,6 +9,7 @@ whatever model the run uses). The registry of every claim lives in the ``claims`
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,11 @@ NOT_IMPLEMENTED = "experiment not implemented"
 # (no_value), the experiment is not built (not_implemented), the claim was left out of the
 # run (skipped), a model, data file or setting was missing or unusable (input), or the
 # experiment raised (failed).
+# A claim whose declared preconditions were not all checked (judge called without their
+# results) is NOT RUN as unchecked.
 REASON_CODES = ("judged", "release", "fixtures", "no_published", "no_unit", "classifier",
-                "budget", "no_value", "not_implemented", "skipped", "input", "failed")
+                "budget", "no_value", "not_implemented", "skipped", "input", "failed",
+                "unchecked")
 
 # What a claim needs from the run. "openai-release" is OpenAI's 4096-unit weights, verified
 # file by file against the release's git blob ids.
@@ -348,7 +352,8 @@ class ClaimResult:
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """No value: None, or a NaN of any real type (numpy's float32 included)."""
+    return value is None or (isinstance(value, numbers.Real) and math.isnan(float(value)))
 
 
 def reduced_budget(claim: Claim, measurement: Measurement) -> str | None:
@@ -358,9 +363,24 @@ def reduced_budget(claim: Claim, measurement: Measurement) -> str | None:
         spent = measurement.budget.get(name)
         if spent is None:
             short.append(f"the experiment did not report its {name}")
+        elif not isinstance(spent, numbers.Real) or isinstance(spent, bool) or \
+                math.isnan(float(spent)):
+            short.append(f"the experiment reported its {name} as {spent!r}, not a number")
         elif spent < full:
             short.append(f"{spent:g} of the protocol's {full:g} {name}")
     return "reduced budget: " + ", ".join(short) if short else None
+
+
+def unchecked_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str | None:
+    """Why a claim cannot be judged on these checks: a precondition it declares has no result
+    among them (an empty list does not count as met)."""
+    given = {c.precondition for c in checks}
+    missing = [p for p in claim.preconditions if p not in given]
+    if not missing:
+        return None
+    return ("precondition not checked: " + "; ".join(str(p) for p in missing)
+            + ". Pass each declared precondition's result to judge() "
+            "(neuron_repro.experiments.preconditions.check_precondition)")
 
 
 def failed_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str | None:
@@ -439,6 +459,10 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
                          captions={f.name: f.caption for f in shown},
                          pages=[f.name for f in measurement.figures if not f.name.endswith(".png")],
                          preconditions=preconditions)
+    blocked = unchecked_preconditions(claim, result.preconditions)
+    if blocked:
+        result.reason, result.reason_code = blocked, "unchecked"
+        return result
     blocked = failed_preconditions(claim, result.preconditions)
     if blocked:
         result.reason, result.reason_code = blocked, _precondition_code(result.preconditions)

@@ -135,3 +135,11 @@ class Server:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def held(claim) -> list:
+    """A result that holds for each precondition ``claim`` declares: what a test passes to
+    ``judge`` to look at the rule alone (the judge never takes an unchecked one as met)."""
+    from neuron_repro.verdicts import PreconditionResult
+
+    return [PreconditionResult(p, True, "taken as met in this test") for p in claim.preconditions]

@@ -30,6 +30,7 @@ from neuron_repro.verdicts import (
     Tolerance,
     judge,
 )
+from tests.helpers import held
 
 CITE = Citation("test", "a test source")
 
@@ -236,7 +237,7 @@ def test_cumulative_ablation_says_when_the_curve_never_falls(runs):
     assert result.details["reaches_level"] == 1  # the planted curve falls at once
     claim = get_claim("donnelly2019.cumulative_ablation")
     never = Measurement(0.0, {"reaches_level": 0, "share_of_margin_lost_after": 0.9})
-    assert judge(claim, never, False).verdict == FAIL
+    assert judge(claim, never, False, preconditions=held(claim)).verdict == FAIL
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -297,3 +298,31 @@ def test_a_worker_that_dies_leaves_its_claims_not_run_and_the_report_written(tmp
     assert len(run.errors) == 2
     report = run.write().read_text()
     assert "nerneurons2020.per_tag_accuracy" in report
+
+
+def test_a_claim_judged_without_its_declared_preconditions_is_not_run():
+    """judge() applies what the claim declares: no result for a declared precondition (an
+    empty list included) is not a precondition met."""
+    claim = get_claim("radford2017.sst.one_dominant_unit")
+    assert claim.preconditions
+    bare = judge(claim, Measurement(float("inf")), False)
+    assert bare.verdict == NOT_RUN and bare.reason_code == "unchecked"
+    assert str(claim.preconditions[0]) in bare.reason
+    assert judge(claim, Measurement(float("inf")), False,
+                 preconditions=held(claim)).verdict == PASS
+
+
+@pytest.mark.parametrize("nan", [float("nan"), np.float32("nan"), np.float64("nan")])
+def test_a_nan_of_any_float_type_is_no_value(nan):
+    claim = get_claim("radford2017.sst.one_dominant_unit")
+    result = judge(claim, Measurement(nan), False, preconditions=held(claim))
+    assert result.verdict == NOT_RUN and result.reason_code == "no_value"
+
+
+@pytest.mark.parametrize("spent", [float("nan"), "100", None, True])
+def test_a_budget_that_is_not_a_number_falls_short_of_the_protocol(spent):
+    claim = next(c for c in REGISTRY if c.protocol and c.kind == "shape")
+    budget = {name: full for name, full in claim.protocol.items()}
+    budget[next(iter(budget))] = spent
+    result = judge(claim, Measurement(1.0, budget=budget), False, preconditions=held(claim))
+    assert result.verdict == NOT_RUN and result.reason_code == "budget", result.reason

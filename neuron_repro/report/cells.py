@@ -22,6 +22,7 @@ REASON_LABELS = {
     "no_value": "produced no value",
     "input": "lack data or a model",
     "failed": "failed (see the reason)",
+    "unchecked": "had their preconditions unchecked",
 }
 
 

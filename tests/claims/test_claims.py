@@ -18,6 +18,7 @@ from neuron_repro.claims import REGISTRY
 from neuron_repro.experiments import fixture_expected, fixture_measured
 from neuron_repro.paths import REPO_ROOT
 from neuron_repro.report import summary_line
+from neuron_repro.repro import make_context
 from neuron_repro.verdicts import FAIL, NOT_RUN
 
 FIXTURE_EXPECTED = fixture_expected()
@@ -106,6 +107,29 @@ def test_the_comparison_sees_a_changed_number():
     assert _differences(row, {**row, "measured": 52.29}, "x") == ["x.measured: 52.29, "
                                                                    "recorded 52.28"]
     assert _differences(row, {**row, "details": {"ci95": [50.0]}}, "x") != []
+
+
+def test_the_check_judged_at_least_one_claim(reproduction):
+    """A check in which every claim was NOT RUN checked nothing, and says so by failing."""
+    results = reproduction.results()
+    judged = [r for r in results if r.verdict != NOT_RUN]
+    assert judged, (f"all {len(results)} claims were NOT RUN: this check judged nothing "
+                    f"(model {reproduction.ctx.model_spec}, data {reproduction.ctx.data_root})")
+
+
+def test_an_empty_user_data_folder_leaves_the_check_on_the_fixtures(tmp_path, monkeypatch):
+    from tests.claims.conftest import context_options
+
+    monkeypatch.delenv("NEURON_REPRO_DATA", raising=False)
+    monkeypatch.delenv("NEURON_REPRO_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "neuron-repro" / "data" / "sst").mkdir(parents=True)  # a failed download's
+    options = context_options(lambda name: None)
+    ctx = make_context(**options, out_dir=tmp_path / "out", progress=False)
+    assert ctx.planted and ctx.fixtures and ctx.profile == "fixtures"
+    # what the check ran on before: the user's data root, with no model and no fixtures
+    before = make_context(out_dir=tmp_path / "out", progress=False)
+    assert not before.fixtures
 
 
 def test_report_written(reproduction):

@@ -19,6 +19,7 @@ from neuron_repro.probes import L1Probe
 from neuron_repro.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
 from neuron_repro.traces import character_values, characters, text_traces
 from neuron_repro.verdicts import NOT_RUN, PASS, judge
+from tests.helpers import held
 
 UNIT = FIXTURE_MODEL["unit"]
 
@@ -120,7 +121,7 @@ def test_sentence_end_ratio_on_planted_texts(tmp_path, after_end, expected):
     claim = get_claim("chada2017.yelp.sentence_end_updates")
     measurement = chada.sentence_end_experiment(ctx, claim)
     assert (measurement.value > 100) if after_end else (measurement.value == 0.0)
-    assert judge(claim, measurement, False).verdict == expected
+    assert judge(claim, measurement, False, preconditions=held(claim)).verdict == expected
     assert "yelp_sentence_end_changes.png" in [f.name for f in measurement.figures]
 
 
@@ -154,7 +155,7 @@ def test_length_independence_sees_a_planted_dependence(tmp_path):
     measurement = chada.length_experiment(ctx, claim)
     assert measurement.details["n_wrong"] == 10
     assert measurement.value < 1e-6 and measurement.details["auc"] < 0.2
-    assert judge(claim, measurement, False).verdict == "FAIL"
+    assert judge(claim, measurement, False, preconditions=held(claim)).verdict == "FAIL"
 
 
 def test_length_independence_with_every_review_right_has_no_value(tmp_path):
@@ -179,7 +180,8 @@ def test_supervised_on_the_sample_is_ten_fold_l2_with_defaults(tmp_path):
     assert out["zero_shot_accuracy"] == pytest.approx(100 * 60 / 64)
     assert out["gap"] == pytest.approx(out["accuracy"] - out["zero_shot_accuracy"])
     claim = get_claim("chada2017.yelp.supervised_gap")
-    result = judge(claim, chada.supervised_experiment(ctx, claim), False)
+    result = judge(claim, chada.supervised_experiment(ctx, claim), False,
+                   preconditions=held(claim))
     assert result.verdict == NOT_RUN and "of the protocol's 560000 training reviews" in \
         result.reason and "64-review Yelp sample" in result.reason
 
