@@ -35,6 +35,26 @@ def user_cache(*parts: str) -> Path:
     return Path(base, "neuron-repro", *parts)
 
 
+def numerics(device: str = "cpu") -> dict:
+    """What, beside the code, the data and the seed, decides the floats a training gives on
+    this machine: the torch build, the thread count, and the CPU's instruction set (AVX2 and
+    AVX-512 kernels round differently) or the GPU. It goes into every trained model's cache
+    key and into the report's provenance, so a number made on other kernels is never read
+    back as this machine's."""
+    import torch
+
+    kind = torch.device(device).type
+    out = {"device": kind, "torch": torch.__version__,
+           "torch_git": torch.version.git_version, "threads": torch.get_num_threads()}
+    if kind == "cuda":
+        out.update(gpu=torch.cuda.get_device_name(torch.device(device)),
+                   cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    else:
+        out.update(cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                   onednn_max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA", "default"))
+    return out
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """The sha256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()

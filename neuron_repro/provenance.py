@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from neuron_repro.cache import numerics
 from neuron_repro.features import PREPROCESSING_VERSION
 from neuron_repro.paths import REPO_ROOT
 from neuron_repro.repro import SEEDS, RunContext
@@ -96,6 +97,8 @@ def provenance(ctx: RunContext, wall_seconds: float, control: RunContext | None 
         "versions": _versions(),
         "platform": platform.platform(),
         "device": describe_device(ctx.device),
+        # the kernels the numbers came from (instruction set, threads, torch build)
+        "numerics": numerics(ctx.device),
         "seeds": SEEDS,
         "probe_solver": ctx.solver if not ctx.engine_for else
         f"{ctx.solver}; engine for {', '.join(ctx.engine_for)}",

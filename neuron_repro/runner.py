@@ -150,6 +150,7 @@ class Reproduction:
         self._commit = git_commit()  # the code that runs, whatever changes during the run
         self._control_cache: dict = {}
         self._elsewhere: set[str] = set()  # claims measured in another process
+        self._threads: int | None = None  # the thread count evaluate_all computed with
 
     def evaluate(self, claim: Claim) -> ClaimResult:
         if claim.id not in self._results:
@@ -186,7 +187,9 @@ class Reproduction:
         todo = [c for c in self.claims if not any(p in c.id for p in self.skip)]
         elsewhere = set()
         if self.control is not None:
-            # the processes share the cores until the control is done
+            # the processes share the cores, each with a fixed thread count for the whole
+            # run: a count changed when the control ends would make the main process's
+            # numbers depend on when that was
             share = max(1, threads // 2)
             pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"),
                                        initializer=_die_with_parent)
@@ -201,12 +204,11 @@ class Reproduction:
             pool.shutdown(wait=False)
             self._control_elsewhere = True
             torch.set_num_threads(share)
+        self._threads = torch.get_num_threads()  # what every process of the run computes with
         try:
             for claim in self.claims:
                 if claim.id in elsewhere:
                     continue
-                if pending is not None and pending.done():
-                    torch.set_num_threads(threads)
                 try:
                     result = self.evaluate(claim)
                 except Exception as exc:  # noqa: BLE001 - kept in self.errors for the exit code
@@ -271,6 +273,8 @@ class Reproduction:
     def write(self) -> Path:
         elapsed = time.perf_counter() - self._started
         record = provenance(self.ctx, elapsed, self.control, self._commit)
+        if self._threads is not None:
+            record["numerics"]["threads"] = self._threads
         record["cache"] = {"model": self.ctx.cache_stats()}
         record["sentiment_unit"] = {"model": _unit_checks(self.ctx)}
         if self.control is not None:

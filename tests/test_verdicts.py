@@ -326,3 +326,37 @@ def test_a_budget_that_is_not_a_number_falls_short_of_the_protocol(spent):
     budget[next(iter(budget))] = spent
     result = judge(claim, Measurement(1.0, budget=budget), False, preconditions=held(claim))
     assert result.verdict == NOT_RUN and result.reason_code == "budget", result.reason
+
+
+def test_training_a_classifier_leaves_the_process_numerics_as_they_were():
+    import torch
+
+    from neuron_repro.data.base import Split
+    from neuron_repro.models.wordlstm import WordLSTMConfig
+    from neuron_repro.train.classifier import train_classifier
+
+    split = Split(["good film", "bad film", "great", "awful"], np.array([1, 0, 1, 0]))
+    train_classifier(split, split, WordLSTMConfig(epochs=1, embed_dim=4, hidden=4), progress=False)
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert (tiny * 1.0).item() != 0.0  # subnormals are kept again: flushing has ended
+
+
+def test_a_trained_models_cache_key_names_the_instruction_set_and_threads(monkeypatch):
+    import torch
+
+    from neuron_repro.data.base import Split
+    from neuron_repro.models.wordlstm import WordLSTMConfig
+    from neuron_repro.train.classifier import classifier_cache_key
+
+    split = Split(["good film", "bad film"], np.array([1, 0]))
+    key = classifier_cache_key(WordLSTMConfig(), split, split, 0, "cpu")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "OTHER_ISA")
+    other_isa = classifier_cache_key(WordLSTMConfig(), split, split, 0, "cpu")
+    monkeypatch.undo()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        other_threads = classifier_cache_key(WordLSTMConfig(), split, split, 0, "cpu")
+    finally:
+        torch.set_num_threads(threads)
+    assert len({key, other_isa, other_threads}) == 3

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from neuron_repro.cache import (
     checkpoint_of,
     entry_key,
+    numerics,
     save_tensors,
     write_checkpoint,
     write_finished,
@@ -106,8 +107,7 @@ def classifier_cache_key(config: WordLSTMConfig, train: Split, val: Split, seed:
                 yield f"{label}\t{len(text)}\t".encode()
                 yield text.encode()
 
-    return entry_key({"config": asdict(config), "seed": seed,
-                      "device": torch.device(device).type, "torch": torch.__version__},
+    return entry_key({"config": asdict(config), "seed": seed, **numerics(device)},
                      _CODE, data())
 
 
@@ -127,8 +127,16 @@ def train_classifier(train: Split, val: Split, config: WordLSTMConfig | None = N
     config = config or WordLSTMConfig()
     # Backpropagation through hundreds of steps drives gradients into subnormal floats,
     # which x86 CPUs handle some 15x slower; flushing them to zero changes nothing above
-    # 1e-38 (the process keeps this setting).
+    # 1e-38. Only while this training runs: the process's other work keeps its numerics.
     torch.set_flush_denormal(True)
+    try:
+        return _train_classifier(train, val, config, seed, device, progress, desc, cache_dir,
+                                 minutes)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_classifier(train, val, config, seed, device, progress, desc, cache_dir, minutes):
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
     vocab = Vocabulary.build(train.texts, config.max_vocab)
     entry = None

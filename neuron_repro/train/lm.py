@@ -28,6 +28,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from neuron_repro.cache import numerics
 from neuron_repro.data.corpus import Corpus
 from neuron_repro.io import (
     LOCK_FILE,
@@ -388,7 +389,8 @@ class LMTrainer:
         # This session's entry is kept up to date at every checkpoint, so a run that is killed
         # still shows in the card what it added.
         session = {"command": command or "", "device": _device_name(self.device),
-                   "processes": self.world, "torch": torch.__version__, "host": platform.node()}
+                   "processes": self.world, "torch": torch.__version__, "host": platform.node(),
+                   "numerics": numerics(self.device)}
         state.sessions.append(session)
 
         def account():

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from neuron_repro.cache import (
     checkpoint_of,
     entry_key,
+    numerics,
     save_tensors,
     write_checkpoint,
     write_finished,
@@ -128,8 +129,7 @@ def tagger_cache_key(config: TaggerConfig, splits: dict[str, list[Sentence]],
         yield np.ascontiguousarray(matrix).data
 
     return entry_key({"config": asdict(config), "epochs": epochs, "seed": seed, "keep": keep,
-                      "device": torch.device(device).type, "threads": threads,
-                      "torch": torch.__version__}, _CODE, data())
+                      **numerics(device), "threads": threads}, _CODE, data())
 
 
 _RECORD_FIELDS = {"key": str, "seed": int, "epochs": int, "best_epoch": int,
