@@ -12,19 +12,24 @@ checked file back into :class:`ClaimResult` objects, for merging and for renderi
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 from neuron_repro.data.base import DatasetError
 from neuron_repro.io import CorruptFileError, read_json_object, recorded_null
 from neuron_repro.verdicts import (
-    FAIL,
-    NOT_RUN,
-    PASS,
+    INCONCLUSIVE,
+    INTERVAL_KINDS,
+    JUDGED,
     REASON_CODES,
+    VERDICTS,
     Claim,
     ClaimResult,
+    Interval,
     PreconditionResult,
+    shape_verdict,
+    value_verdict,
 )
 
 # A figure is a PNG file directly in the report folder (a control's, in its control/ folder):
@@ -36,7 +41,7 @@ PAGE = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.(html|md)$"
 CONTROL_PAGE = r"^control/(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]*\.(html|md)$"
 # how a value that was not finite is recorded (neuron_repro.io.dumps_json)
 NULL_NOTE = r"^not a finite number \((inf|-inf|nan)\); written as null$"
-_VERDICT = {"enum": [PASS, FAIL, NOT_RUN]}
+_VERDICT = {"enum": list(VERDICTS)}
 _CODE = {"enum": list(REASON_CODES)}
 _NUMBER = {"type": ["number", "null"]}
 _TEXT = {"type": "string"}
@@ -44,13 +49,21 @@ _PRECONDITION = {"type": "object", "required": ["holds"], "properties": {
     "holds": {"type": "boolean"}, "summary": _TEXT, "dataset": _TEXT, "probe": _TEXT,
     "precondition": _TEXT, "kind": {"enum": ["sentiment_unit", "classifier"]},
     "features": _TEXT, "margin": _NUMBER}}
+# an interval's bounds may be infinite (a one-sided bound), written as null and noted
+_INTERVAL = {"oneOf": [{"type": "null"}, {
+    "type": "object", "required": ["low", "high", "kind"], "properties": {
+        "low": _NUMBER, "high": _NUMBER, "kind": {"enum": list(INTERVAL_KINDS)},
+        "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "n": {"type": ["integer", "null"], "minimum": 0}, "note": _TEXT}}]}
 _PARTS = {"type": "object", "additionalProperties": {"type": "object", "properties": {
-    "verdict": _VERDICT, "reason": _TEXT, "measured": _NUMBER}}}
+    "verdict": _VERDICT, "reason": _TEXT, "measured": _NUMBER, "margin_se": _NUMBER,
+    "interval": _INTERVAL}}}
 
 
 def _outcome(figure: str, page: str) -> dict:
     """The fields a claim's row and its control's row share."""
-    return {"measured": _NUMBER, "verdict": _VERDICT, "reason": _TEXT, "reason_code": _CODE,
+    return {"measured": _NUMBER, "interval": _INTERVAL, "margin_se": _NUMBER,
+            "verdict": _VERDICT, "reason": _TEXT, "reason_code": _CODE,
             "details": {"type": "object"},
             "figures": {"type": "array", "items": {"type": "string", "pattern": figure}},
             "captions": {"type": "object", "additionalProperties": _TEXT},
@@ -199,31 +212,49 @@ def _preconditions(claim: Claim, rows: list, where: str) -> list[PreconditionRes
 def _code(row: dict) -> str:
     """A row's reason code; a report written before rows had one says "input"."""
     code = row.get("reason_code")
-    if row.get("verdict") in (PASS, FAIL):
+    if row.get("verdict") in JUDGED:
         return "judged"
     return code if code in REASON_CODES and code != "judged" else "input"
 
 
+def _interval(data, where: str) -> Interval | None:
+    if not data:
+        return None
+    low, high = (math.inf * (-1 if k == "low" else 1) if data.get(k) is None else data[k]
+                 for k in ("low", "high"))
+    try:
+        return Interval(low, high, data["kind"], data.get("level", 0.95), data.get("n"),
+                        data.get("note", ""))
+    except ValueError as exc:
+        raise DatasetError(f"{where}: interval: {exc}") from exc
+
+
 def _check_verdict(row: dict, claim: Claim, where: str) -> None:
-    """A PASS or FAIL must follow from the row's measured value by the claim's rule (for a
-    value or a shape claim): a verdict edited by hand is refused."""
+    """A judged verdict (PASS, FAIL, INCONCLUSIVE) must follow from the row's measured value
+    and interval by the claim's rule (for a value or a shape claim): a verdict edited by hand
+    is refused."""
     verdict, value = row.get("verdict"), row.get("measured")
-    if verdict not in (PASS, FAIL) or not isinstance(value, int | float) or \
+    if verdict not in JUDGED or not isinstance(value, int | float) or \
             isinstance(value, bool) or claim.kind == "value+shape":
         return
+    interval = _interval(row.get("interval"), where)
+    if verdict == INCONCLUSIVE and interval is None:
+        raise DatasetError(f"{where}: verdict INCONCLUSIVE without an interval; the "
+                           "results.json was edited or is damaged")
+    details = row.get("details") or {}
     if claim.kind == "value" and isinstance(claim.published, int | float) and claim.tolerance:
-        holds = claim.tolerance.holds(value, claim.published)
+        derived = value_verdict(claim, value, True, False, interval)[0]
     elif claim.kind == "shape" and claim.threshold is not None:
         try:
-            holds = claim.threshold.holds(value, row.get("details") or {})
+            derived = shape_verdict(claim.threshold, value, details, interval)[0]
         except (KeyError, TypeError):
             return  # a statistic of the details that the row does not carry: not checkable
     else:
         return
-    if holds != (verdict == PASS):
+    if derived != verdict:
         raise DatasetError(f"{where}: verdict {verdict} does not follow from the measured "
-                           f"{value!r} by the claim's rule; the results.json was edited or is "
-                           "damaged")
+                           f"{value!r} (interval {interval}) by the claim's rule, which gives "
+                           f"{derived}; the results.json was edited or is damaged")
 
 
 def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
@@ -236,6 +267,8 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
                          row.get("details") or {}, list(row.get("figures") or []),
                          captions=dict(row.get("captions") or {}), reason_code=_code(row),
                          pages=list(row.get("pages") or []),
+                         interval=_interval(row.get("interval"), where),
+                         margin_se=row.get("margin_se"),
                          preconditions=_preconditions(claim, row.get("preconditions"), where),
                          parts=row.get("parts") or {})
     control = row.get("control")
@@ -246,6 +279,8 @@ def result_from_row(row: dict, claim: Claim, where: str) -> ClaimResult:
             control.get("details") or {}, figures,
             captions=dict(control.get("captions") or {}), reason_code=_code(control),
             pages=[f.removeprefix("control/") for f in control.get("pages") or []],
+            interval=_interval(control.get("interval"), where),
+            margin_se=control.get("margin_se"),
             preconditions=_preconditions(claim, control.get("preconditions"), where),
             parts=control.get("parts") or {})
     return result

@@ -16,8 +16,15 @@ from typing import Any
 
 from neuron_repro.io import jsonable
 
-PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
-VERDICTS = (PASS, FAIL, NOT_RUN)
+PASS, FAIL, INCONCLUSIVE, NOT_RUN = "PASS", "FAIL", "INCONCLUSIVE", "NOT RUN"
+# INCONCLUSIVE: measured as the source measured it, but the 95 % interval straddles the
+# boundary of the claim's rule, so the measurement cannot decide
+VERDICTS = (PASS, FAIL, INCONCLUSIVE, NOT_RUN)
+JUDGED = (PASS, FAIL, INCONCLUSIVE)
+# Where an interval comes from: test-set sampling (binomial: Wilson or exact), the spread
+# over folds (folds: a t interval of the fold mean), over training seeds (seeds: a t interval
+# of the seed mean; prediction: where one more training run would fall), or a bootstrap.
+INTERVAL_KINDS = ("binomial", "folds", "seeds", "prediction", "bootstrap")
 KINDS = ("value", "shape", "value+shape")
 NOT_IMPLEMENTED = "experiment not implemented"
 # Why a row has its verdict, as a code that a reader of results.json need not parse prose for:
@@ -56,6 +63,74 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """The 95 % (``level``) interval of a measured number and where its uncertainty comes
+    from (``kind``, one of :data:`INTERVAL_KINDS`); ``n`` is how many test items, folds, seeds
+    or resamples it rests on."""
+
+    low: float
+    high: float
+    kind: str
+    level: float = 0.95
+    n: int | None = None
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in INTERVAL_KINDS:
+            raise ValueError(f"unknown interval kind {self.kind!r}; one of "
+                             f"{', '.join(INTERVAL_KINDS)}")
+        low, high = float(self.low), float(self.high)
+        if math.isnan(low) or math.isnan(high) or low > high:
+            raise ValueError(f"an interval needs low <= high, got [{self.low}, {self.high}]")
+        if not 0 < self.level < 1:
+            raise ValueError(f"an interval's level is in (0, 1), got {self.level}")
+
+    @property
+    def z(self) -> float:
+        from scipy.stats import norm
+
+        return float(norm.ppf(0.5 + self.level / 2))
+
+    @property
+    def se(self) -> float:
+        """The standard error the interval implies (its half-width over z)."""
+        return (float(self.high) - float(self.low)) / (2 * self.z)
+
+    def widened(self, se: float, why: str) -> Interval:
+        """The interval with a second, independent source of error of standard error ``se``
+        added (the published number's own sampling error), around the same centre."""
+        centre = (float(self.low) + float(self.high)) / 2
+        half = self.z * math.hypot(self.se, se)
+        note = f"{self.note}; {why}" if self.note else why
+        return Interval(centre - half, centre + half, self.kind, self.level, self.n, note)
+
+    def to_dict(self) -> dict:
+        return {"low": float(self.low), "high": float(self.high), "kind": self.kind,
+                "level": self.level, "n": self.n, "note": self.note}
+
+    def __str__(self) -> str:
+        return f"[{_fmt(float(self.low))}, {_fmt(float(self.high))}]"
+
+
+def _decide(low: float, high: float, lower: float, upper: float) -> str:
+    """PASS when [low, high] lies inside [lower, upper], FAIL when wholly outside it,
+    INCONCLUSIVE when it straddles a boundary."""
+    if low >= lower - 1e-9 and high <= upper + 1e-9:
+        return PASS
+    if high < lower - 1e-9 or low > upper + 1e-9:
+        return FAIL
+    return INCONCLUSIVE
+
+
+def _margin(value: float, lower: float, upper: float, se: float) -> float | None:
+    """How far ``value`` lies inside [lower, upper] (negative: outside), in standard errors."""
+    inside = min(value - lower, upper - value)
+    if se <= 0:
+        return None if inside == 0 else math.copysign(math.inf, inside)
+    return inside / se
+
+
+@dataclass(frozen=True)
 class Tolerance:
     """How far a measured value may lie from the published one, and in which direction.
 
@@ -70,6 +145,14 @@ class Tolerance:
     def __post_init__(self):
         if self.direction not in ("two-sided", "at-least", "at-most"):
             raise ValueError(f"unknown tolerance direction {self.direction!r}")
+
+    def region(self, published: float) -> tuple[float, float]:
+        """The values that agree with ``published``."""
+        if self.direction == "two-sided":
+            return published - self.amount, published + self.amount
+        if self.direction == "at-least":
+            return published - self.amount, math.inf
+        return -math.inf, published + self.amount
 
     def holds(self, measured: float, published: float) -> bool:
         if self.direction == "two-sided":
@@ -112,6 +195,24 @@ class Threshold:
             return measured is not None and bool(_OPS[self.op](measured, self.value))
         except TypeError:
             return False
+
+    def decide(self, low: float, high: float) -> str:
+        """PASS when every value of [low, high] satisfies ``op value``, FAIL when none does,
+        INCONCLUSIVE otherwise."""
+        v = self.value
+        every, none = {">=": (low >= v, high < v), ">": (low > v, high <= v),
+                       "<=": (high <= v, low > v), "<": (high < v, low >= v),
+                       "==": (low == high == v, v < low or v > high)}[self.op]
+        return PASS if every else FAIL if none else INCONCLUSIVE
+
+    def margin(self, measured: float, se: float) -> float | None:
+        """How far ``measured`` lies on the holding side of ``value``, in standard errors."""
+        gap = {">=": measured - self.value, ">": measured - self.value,
+               "<=": self.value - measured, "<": self.value - measured,
+               "==": -abs(measured - self.value)}[self.op]
+        if se <= 0:
+            return None if gap == 0 else math.copysign(math.inf, gap)
+        return gap / se
 
     def holds(self, measured, details: dict | None = None) -> bool:
         details = details or {}
@@ -240,6 +341,9 @@ class Claim:
     shape_threshold: Threshold | None = None
     # how a table shows the published value when it is not one number (a table, a figure)
     published_text: str | None = None
+    # the published value's own standard error, where its test set differs from ours in size
+    # or split: both sides' sampling error then count (the interval is widened by it)
+    published_se: float | None = None
     # why the rule reads as it does (a proposed threshold's argument), shown in the docs
     rationale: str = ""
     # what each version after the first changed: ("v2: ...", "v3: ..."), one per version
@@ -290,6 +394,8 @@ class Measurement:
     budget: dict = field(default_factory=dict)  # what the run spent, against Claim.protocol
     shape_value: Any = None  # value+shape claims: the shape half's statistic
     note: str = ""  # said after the verdict's reason (e.g. which datasets were left out)
+    interval: Interval | None = None  # of ``value``
+    shape_interval: Interval | None = None  # of ``shape_value``
 
 
 @dataclass
@@ -306,10 +412,12 @@ class ClaimResult:
     control: ClaimResult | None = None  # the same claim on the untrained control
     preconditions: list[PreconditionResult] = field(default_factory=list)
     parts: dict = field(default_factory=dict)  # value+shape: {half: {verdict, reason, ...}}
+    interval: Interval | None = None  # of ``measured``; None: a point estimate
+    margin_se: float | None = None  # how far inside the rule's boundary, in standard errors
 
     def __post_init__(self):
         if not self.reason_code:
-            self.reason_code = "judged" if self.verdict in (PASS, FAIL) else "input"
+            self.reason_code = "judged" if self.verdict in JUDGED else "input"
 
     def to_dict(self) -> dict:
         c = self.claim
@@ -321,6 +429,8 @@ class ClaimResult:
             "metric": c.metric,
             "published": c.published,
             "measured": _jsonable(self.measured),
+            "interval": None if self.interval is None else self.interval.to_dict(),
+            "margin_se": _jsonable(self.margin_se),
             "tolerance": str(c.tolerance) if c.tolerance else None,
             "threshold": str(c.threshold) if c.threshold else None,
             "verdict": self.verdict,
@@ -338,6 +448,9 @@ class ClaimResult:
             "parts": _jsonable(self.parts),
             "control": None if self.control is None else {
                 "measured": _jsonable(self.control.measured),
+                "interval": None if self.control.interval is None
+                else self.control.interval.to_dict(),
+                "margin_se": _jsonable(self.control.margin_se),
                 "details": _jsonable(self.control.details),
                 "verdict": self.control.verdict,
                 "reason": self.control.reason,
@@ -405,25 +518,59 @@ def failed_preconditions(claim: Claim, checks: list[PreconditionResult]) -> str 
     return "precondition: " + "; ".join(said)
 
 
-def _judge_value(claim, value, has_release, fixtures) -> tuple[str, str, str]:
-    """(verdict, reason, reason code) of a value claim's measured value."""
+def value_verdict(claim, value, has_release, fixtures, interval=None
+                 ) -> tuple[str, str, str, float | None]:
+    """(verdict, reason, reason code, margin in standard errors) of a value claim's measured
+    value: judged on its interval when it has one, else on the point (said so)."""
     if claim.requires_model == "openai-release" and not has_release:
         return (NOT_RUN, "needs OpenAI's released weights to judge; measured here for "
-                "comparison", "release")
+                "comparison", "release", None)
     if fixtures:
         return NOT_RUN, ("a published value is judged on the real data only; measured here on "
-                         "the fixture files"), "fixtures"
+                         "the fixture files"), "fixtures", None
     if not isinstance(claim.published, int | float):
         return NOT_RUN, (f"the source published no number ({claim.published}); the measured "
-                         "value and its figure are in the report"), "no_published"
-    if claim.tolerance.holds(value, claim.published):
-        return PASS, f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}", "judged"
-    return FAIL, f"{_fmt(value)} is outside {claim.published} {claim.tolerance}", "judged"
+                         "value and its figure are in the report"), "no_published", None
+    lower, upper = claim.tolerance.region(claim.published)
+    if interval is None:
+        verdict = PASS if claim.tolerance.holds(value, claim.published) else FAIL
+        said = (f"|{_fmt(value)} - {claim.published}| within {claim.tolerance}"
+                if verdict == PASS else f"{_fmt(value)} is outside {claim.published} "
+                f"{claim.tolerance}")
+        return verdict, f"{said} (a point estimate: no interval)", "judged", None
+    if claim.published_se:
+        interval = interval.widened(claim.published_se, "the published value's own sampling "
+                                    f"error (se {claim.published_se:g}) added")
+    verdict = _decide(float(interval.low), float(interval.high), lower, upper)
+    margin = _margin(float(value), lower, upper, interval.se)
+    where = {PASS: "lies inside", FAIL: "lies wholly outside",
+             INCONCLUSIVE: "straddles the boundary of"}[verdict]
+    return verdict, (f"{_fmt(value)}, 95 % {interval.kind} interval {interval}, {where} "
+                     f"{claim.published} {claim.tolerance}{_margin_text(margin)}"), "judged", \
+        margin
 
 
-def _judge_shape(threshold: Threshold, value, details) -> tuple[str, str, str]:
-    verdict = PASS if threshold.holds(value, details) else FAIL
-    return verdict, threshold.explain(value, details), "judged"
+def _margin_text(margin: float | None) -> str:
+    if margin is None or math.isinf(margin):
+        return ""
+    return f" (margin {margin:+.1f} se)"
+
+
+def shape_verdict(threshold: Threshold, value, details, interval=None
+                 ) -> tuple[str, str, str, float | None]:
+    text = threshold.explain(value, details)
+    if interval is None:
+        verdict = PASS if threshold.holds(value, details) else FAIL
+        return verdict, f"{text} (a point estimate: no interval)", "judged", None
+    verdict = threshold.decide(float(interval.low), float(interval.high))
+    if threshold.also and not all(t._one(details.get(t.statistic)) for t in threshold.also):
+        verdict = FAIL  # a further condition, judged on its point value, does not hold
+    if verdict != PASS and threshold.alternatives and any(
+            t._one(details.get(t.statistic)) for t in threshold.alternatives):
+        verdict = PASS
+    margin = threshold.margin(float(value), interval.se)
+    return verdict, (f"{text}; 95 % {interval.kind} interval of {threshold.statistic} "
+                     f"{interval}{_margin_text(margin)}"), "judged", margin
 
 
 def _precondition_code(checks: list[PreconditionResult]) -> str:
@@ -476,27 +623,36 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
     if blocked:
         result.reason, result.reason_code = blocked, "budget"
         return result
+    result.interval = measurement.interval
     if claim.kind == "shape":
-        result.verdict, result.reason, result.reason_code = _judge_shape(
-            claim.threshold, value, measurement.details)
+        result.verdict, result.reason, result.reason_code, result.margin_se = shape_verdict(
+            claim.threshold, value, measurement.details, measurement.interval)
         return result
     if claim.kind == "value+shape":
-        halves = {"value": _judge_value(claim, value, has_release, fixtures),
-                  "shape": (NOT_RUN, "the experiment produced no shape statistic", "no_value")
+        halves = {"value": value_verdict(claim, value, has_release, fixtures,
+                                        measurement.interval),
+                  "shape": (NOT_RUN, "the experiment produced no shape statistic", "no_value",
+                            None)
                   if _missing(measurement.shape_value) or claim.shape_threshold is None
-                  else _judge_shape(claim.shape_threshold, measurement.shape_value,
-                                    measurement.details)}
-        result.parts = {half: {"verdict": v, "reason": r} for half, (v, r, _) in halves.items()}
+                  else shape_verdict(claim.shape_threshold, measurement.shape_value,
+                                    measurement.details, measurement.shape_interval)}
+        result.parts = {half: {"verdict": v, "reason": r, "margin_se": m}
+                        for half, (v, r, _, m) in halves.items()}
         result.parts["shape"]["measured"] = measurement.shape_value
-        verdicts = [v for v, _, _ in halves.values()]
-        result.verdict = FAIL if FAIL in verdicts else PASS if verdicts == [PASS, PASS] \
-            else NOT_RUN
-        result.reason = "; ".join(f"{half} half {v}: {r}" for half, (v, r, _) in halves.items())
+        if measurement.shape_interval is not None:
+            result.parts["shape"]["interval"] = measurement.shape_interval.to_dict()
+        verdicts = [v for v, _, _, _ in halves.values()]
+        result.verdict = FAIL if FAIL in verdicts else NOT_RUN if NOT_RUN in verdicts \
+            else INCONCLUSIVE if INCONCLUSIVE in verdicts else PASS
+        result.reason = "; ".join(f"{half} half {v}: {r}"
+                                  for half, (v, r, _, _) in halves.items())
         # NOT RUN: why the first half that was not judged was not
-        result.reason_code = next((c for v, _, c in halves.values() if v == NOT_RUN), "judged")
+        result.reason_code = next((c for v, _, c, _ in halves.values() if v == NOT_RUN),
+                                  "judged")
+        result.margin_se = halves["value"][3]
         return result
-    result.verdict, result.reason, result.reason_code = _judge_value(claim, value, has_release,
-                                                                     fixtures)
+    result.verdict, result.reason, result.reason_code, result.margin_se = value_verdict(
+        claim, value, has_release, fixtures, measurement.interval)
     return result
 
 

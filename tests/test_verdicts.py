@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
 from neuron_repro.claims import REGISTRY, SOURCES, get_claim
@@ -19,10 +21,12 @@ from neuron_repro.runner import Reproduction
 from neuron_repro.verdicts import (
     FAIL,
     FEATURE_NAMES,
+    INCONCLUSIVE,
     NOT_RUN,
     PASS,
     Citation,
     Claim,
+    Interval,
     Measurement,
     Precondition,
     PreconditionResult,
@@ -360,3 +364,114 @@ def test_a_trained_models_cache_key_names_the_instruction_set_and_threads(monkey
     finally:
         torch.set_num_threads(threads)
     assert len({key, other_isa, other_threads}) == 3
+
+
+# ---------------------------------------------------------------- intervals and the judge
+def _value_claim(published=90.0, amount=1.0, direction="two-sided"):
+    return Claim("sim.value", Citation("sim", "simulation"), "an accuracy", "value",
+                 "accuracy (%)", published, Tolerance(amount, direction),
+                 requires_model="mlstm")
+
+
+def _verdicts_of(truth: float, n: int, claim, draws: int, seed: int = 0) -> dict:
+    from collections import Counter
+
+    from neuron_repro.stats import binomial_interval
+
+    rng = np.random.default_rng(seed)
+    out = Counter()
+    for k in rng.binomial(n, truth / 100, size=draws):
+        value = 100 * k / n
+        out[judge(claim, Measurement(value, interval=binomial_interval(int(k), n)),
+                  False).verdict] += 1
+    return {v: c / draws for v, c in out.items()}
+
+
+def test_a_claim_whose_truth_lies_inside_its_tolerance_fails_at_most_2_5_percent():
+    claim = _value_claim()
+    for truth in (89.0, 89.5, 90.0, 91.0):  # inside, the boundaries included
+        assert _verdicts_of(truth, 1821, claim, 2000).get(FAIL, 0) <= 0.025 + 0.01, truth
+
+
+def test_a_claim_whose_truth_lies_outside_passes_at_most_2_5_percent():
+    claim = _value_claim()
+    for truth in (88.9, 88.0, 91.1, 93.0):
+        assert _verdicts_of(truth, 1821, claim, 2000).get(PASS, 0) <= 0.025 + 0.01, truth
+
+
+def test_inconclusive_appears_near_the_boundary_and_not_far_from_it():
+    claim = _value_claim()
+    assert _verdicts_of(89.0, 1821, claim, 1000).get(INCONCLUSIVE, 0) > 0.5
+    far = _verdicts_of(80.0, 1821, claim, 1000)
+    assert far.get(FAIL, 0) == 1.0
+
+
+@pytest.mark.parametrize("truth, n", [(50.0, 40), (90.0, 200), (97.0, 1821), (52.0, 1821)])
+def test_the_binomial_interval_covers_at_its_nominal_rate(truth, n):
+    from neuron_repro.stats import binomial_interval
+
+    rng = np.random.default_rng(1)
+    hits = [binomial_interval(int(k), n) for k in rng.binomial(n, truth / 100, size=3000)]
+    coverage = np.mean([i.low <= truth <= i.high for i in hits])
+    assert 0.92 <= coverage <= 0.99, coverage
+
+
+def test_the_fold_interval_covers_at_its_nominal_rate():
+    from neuron_repro.stats import fold_interval
+
+    rng = np.random.default_rng(2)
+    covered = [fold_interval(rng.normal(80.0, 2.0, size=10)) for _ in range(3000)]
+    coverage = np.mean([i.low <= 80.0 <= i.high for i in covered])
+    assert 0.935 <= coverage <= 0.965, coverage
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 5000), data=st.data())
+def test_a_binomial_interval_is_a_proper_interval_at_the_edges(n, data):
+    from neuron_repro.stats import binomial_interval
+
+    k = data.draw(st.sampled_from(sorted({0, n, data.draw(st.integers(0, n))})))
+    interval = binomial_interval(k, n)
+    assert 0.0 <= interval.low <= 100 * k / n <= interval.high <= 100.0
+    assert interval.se >= 0
+
+
+def test_a_fold_interval_of_agreeing_folds_has_no_width_and_nan_folds_are_left_out():
+    from neuron_repro.stats import fold_interval
+
+    same = fold_interval([80.0] * 10)
+    assert same.low == same.high == 80.0
+    assert fold_interval([80.0, float("nan"), 82.0]).n == 2
+    with pytest.raises(ValueError):
+        fold_interval([float("nan")])
+
+
+@pytest.mark.parametrize("low, high", [(2.0, 1.0), (float("nan"), 1.0)])
+def test_an_interval_that_is_not_one_is_refused(low, high):
+    with pytest.raises(ValueError):
+        Interval(low, high, "binomial")
+    with pytest.raises(ValueError, match="unknown interval kind"):
+        Interval(0.0, 1.0, "guess")
+
+
+def test_a_shape_claim_is_judged_on_its_interval_with_its_margin():
+    claim = get_claim("radford2017.sst.one_dominant_unit")
+    met = held(claim)
+
+    def verdict(low, high, value):
+        return judge(claim, Measurement(value, interval=Interval(low, high, "bootstrap")),
+                     False, preconditions=met)
+
+    assert verdict(2.5, 4.0, 3.0).verdict == PASS
+    assert verdict(1.0, 1.9, 1.5).verdict == FAIL
+    straddling = verdict(1.5, 3.0, 2.2)
+    assert straddling.verdict == INCONCLUSIVE and straddling.margin_se == pytest.approx(
+        0.2 / straddling.interval.se)
+
+
+def test_the_published_values_own_error_widens_the_interval():
+    claim = replace(_value_claim(), published_se=1.0)
+    inside = Measurement(90.5, interval=Interval(90.0, 91.0, "folds"))
+    narrow = judge(replace(claim, published_se=None), inside, False)
+    wide = judge(claim, inside, False)
+    assert narrow.verdict == PASS and wide.verdict == INCONCLUSIVE

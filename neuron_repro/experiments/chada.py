@@ -30,7 +30,7 @@ from neuron_repro.experiments.registry import Family, register_experiments, regi
 from neuron_repro.experiments.sentiment_unit import _fold, run_dataset_probe
 from neuron_repro.probes import SEED, cross_validation_folds, map_with_cache
 from neuron_repro.traces import character_values, characters, text_traces
-from neuron_repro.verdicts import Claim, FigureSpec, Measurement
+from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
 from neuron_repro.viewer import VIEWER_UNITS
 
 SENTENCE_ENDS = b".!?"
@@ -240,7 +240,10 @@ def sentence_end_experiment(ctx, claim: Claim) -> Measurement:
         "Yelp: the SST unit's absolute change at the byte after '.', '!' or '?' and at every "
         "other byte"), *_heatmaps(traces, details), _viewer(ctx, traces)]
     details["viewer"] = VIEWER
-    return Measurement(value, details, figures)
+    bounds = None if any(np.isnan(interval)) else Interval(
+        interval[0], interval[1], "bootstrap", n=BOOTSTRAP,
+        note=f"percentile, {BOOTSTRAP} resamples of reviews")
+    return Measurement(value, details, figures, interval=bounds)
 
 
 def _viewer(ctx, traces):

@@ -23,7 +23,12 @@ from neuron_repro.probes import (
     summarise_folds,
     zero_shot_accuracy,
 )
-from neuron_repro.stats import majority_share, wilson_interval
+from neuron_repro.stats import (
+    binomial_interval,
+    fold_interval,
+    majority_share,
+    wilson_interval,
+)
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
 DEV_SHARE = 0.1  # of train, for datasets that ship without a dev split (IMDB)
@@ -147,12 +152,18 @@ def probe_experiment(ctx, claim: Claim) -> Measurement:
     degenerate = [n for n in out["notes"] if "kept no weight" in n]
     if degenerate:
         details["why"] = "; ".join(degenerate)
-    value = out[claim.params["quantity"]]
-    if claim.params["quantity"].endswith("accuracy") and "folds" not in out and \
-            isinstance(value, float) and not np.isnan(value):
-        n = out["n_test"]
-        details["ci95"] = wilson_interval(int(round(value / 100 * n)), n)
-    return Measurement(value, details, out["figures"])
+    quantity = claim.params["quantity"]
+    value, interval = out[quantity], None
+    if quantity.endswith("accuracy") and isinstance(value, float) and not np.isnan(value):
+        if "folds" in out:  # the source's 10-fold mean: the spread over the folds
+            per_fold = [f.get(quantity) for f in out["folds"]]
+            if all(isinstance(v, int | float) for v in per_fold):
+                interval = fold_interval(per_fold)
+        else:
+            n = out["n_test"]
+            details["ci95"] = wilson_interval(int(round(value / 100 * n)), n)
+            interval = binomial_interval(int(round(value / 100 * n)), n)
+    return Measurement(value, details, out["figures"], interval=interval)
 
 
 def dominant_unit_experiment(ctx, claim: Claim) -> Measurement:
@@ -185,7 +196,8 @@ def zero_shot_experiment(ctx, claim: Claim) -> Measurement:
         "threshold": 0.0, "n": len(test), "ci95": wilson_interval(n_correct, len(test)),
         "majority_class": 100.0 * majority_share(test.labels),
     }
-    return Measurement(accuracy, details, figures)
+    return Measurement(accuracy, details, figures,
+                       interval=binomial_interval(n_correct, len(test)))
 
 
 def _unit_probe(ctx, name: str):

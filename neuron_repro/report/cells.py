@@ -7,7 +7,15 @@ import os
 import textwrap
 from collections import Counter
 
-from neuron_repro.verdicts import FAIL, FEATURE_NAMES, NOT_RUN, PASS, ClaimResult
+from neuron_repro.verdicts import (
+    FAIL,
+    FEATURE_NAMES,
+    INCONCLUSIVE,
+    JUDGED,
+    NOT_RUN,
+    PASS,
+    ClaimResult,
+)
 
 # How the summary groups the NOT RUN rows, by reason code (neuron_repro.verdicts.REASON_CODES)
 REASON_LABELS = {
@@ -26,9 +34,10 @@ REASON_LABELS = {
 }
 
 
-def format_value(value, details: dict | None = None) -> str:
+def format_value(value, details: dict | None = None, interval: dict | None = None) -> str:
     """A measured value for a table: ``-`` when there is none (``no unit`` when that is why),
-    ``inf`` spelled out, a 95 % interval or the spread over folds when there is one."""
+    ``inf`` spelled out, its 95 % interval and the interval's kind when there is one (else a
+    95 % interval or the spread over folds its details give)."""
     details = details or {}
     if value is None or (isinstance(value, float) and math.isnan(value)):
         why = str(details.get("why", ""))
@@ -43,17 +52,35 @@ def format_value(value, details: dict | None = None) -> str:
     else:
         text = str(value)
     ci = details.get("ci95")
-    if ci and all(isinstance(c, int | float) for c in ci):
+    if interval:
+        low, high = (_bound(interval.get(k), k) for k in ("low", "high"))
+        text += f" [{low}, {high}] {interval.get('kind', '')}".rstrip()
+    elif ci and all(isinstance(c, int | float) for c in ci):
         text += f" [{ci[0]:.1f}, {ci[1]:.1f}]"
     elif isinstance(details.get("test_accuracy_std"), float) and details.get("n_folds"):
         text += f" (sd {details['test_accuracy_std']:.2f})"
     return text
 
 
+def _bound(value, which: str) -> str:
+    if value is None or (isinstance(value, float) and math.isinf(value)):
+        return "-inf" if which == "low" else "inf"
+    return f"{value:.2f}" if value == 0 or abs(value) >= 0.1 else f"{value:.3g}"
+
+
 def summary_line(results: list[ClaimResult]) -> str:
     counts = Counter(r.verdict for r in results)
     return (f"{len(results)} claims: {counts[PASS]} PASS, {counts[FAIL]} FAIL, "
-            f"{counts[NOT_RUN]} NOT RUN")
+            f"{counts[INCONCLUSIVE]} INCONCLUSIVE, {counts[NOT_RUN]} NOT RUN")
+
+
+def verdict_cell(row: dict, mark: str = "") -> str:
+    """The verdict in bold, with its margin in standard errors when it was judged on an
+    interval, and the number of its reason."""
+    margin = row.get("margin_se")
+    said = f" {margin:+.1f} se" if isinstance(margin, int | float) and \
+        not isinstance(margin, bool) and math.isfinite(margin) else ""
+    return f"**{row['verdict']}**{said} {mark}".strip()
 
 
 def published_text(claim) -> str:
@@ -77,7 +104,7 @@ def rule_text(claim, width: int = 34) -> str:
 
 
 def measured_cell(row: dict) -> str:
-    return format_value(row.get("measured"), row.get("details"))
+    return format_value(row.get("measured"), row.get("details"), row.get("interval"))
 
 
 def control_cell(row: dict, reasons: Reasons | None = None) -> str:
@@ -86,8 +113,8 @@ def control_cell(row: dict, reasons: Reasons | None = None) -> str:
     ctl = row.get("control")
     if not ctl:
         return "-"
-    text = format_value(ctl.get("measured"), ctl.get("details"))
-    if ctl.get("verdict") in (PASS, FAIL) and row.get("kind") != "value":
+    text = format_value(ctl.get("measured"), ctl.get("details"), ctl.get("interval"))
+    if ctl.get("verdict") in JUDGED and row.get("kind") != "value":
         return f"{text} {ctl['verdict']}"
     if reasons is not None and ctl.get("verdict") == NOT_RUN and \
             ctl.get("reason") != row.get("reason"):
@@ -133,7 +160,7 @@ def source_rows(rows: list[dict], claims: dict, with_control: bool,
         cells = [f"`{row['id']}`", published_text(claim), measured_cell(row)]
         if with_control:
             cells.append(control_cell(row, reasons))
-        cells += [rule_text(claim, rule_width), f"**{row['verdict']}** {mark}".strip()]
+        cells += [rule_text(claim, rule_width), verdict_cell(row, mark)]
         table.append(cells)
     return table
 

@@ -22,7 +22,7 @@ from neuron_repro.report.cells import (
     unit_summary,
     wrap,
 )
-from neuron_repro.verdicts import FAIL, NOT_RUN, PASS, ClaimResult
+from neuron_repro.verdicts import FAIL, INCONCLUSIVE, JUDGED, NOT_RUN, PASS, ClaimResult
 
 
 def render_markdown(results: list[ClaimResult], provenance: dict, sources: dict,
@@ -89,11 +89,16 @@ def _summary(results: list[ClaimResult], provenance: dict) -> list[str]:
                        + ("" if ran == len(results) else f" {ran} of the {len(results)} "
                           "claims have its row; '-' marks the others (claims it was not run "
                           "on, or that measured nothing on the model)."))
-    informative = [r for r in results if r.verdict in (PASS, FAIL)]
+    informative = [r for r in results if r.verdict in JUDGED]
+    pointwise = [r for r in informative if r.interval is None]
     why = Counter(REASON_LABELS.get(r.reason_code, REASON_LABELS["input"])
                   for r in results if r.verdict == NOT_RUN)
     bullets.append(f"Informative verdicts: {len(informative)} ({counts[PASS]} PASS, "
-                   f"{counts[FAIL]} FAIL), each measured as its source measured it. "
+                   f"{counts[FAIL]} FAIL, {counts[INCONCLUSIVE]} INCONCLUSIVE), each measured "
+                   "with the full protocol its claim declares"
+                   + (f"; {len(pointwise)} of them on a point estimate, without an interval"
+                      if pointwise else "; each judged on its 95 % interval" if informative
+                      else "") + ". "
                    f"{counts[NOT_RUN]} NOT RUN"
                    + (": " + ", ".join(f"{n} {kind}" for kind, n in why.most_common())
                       if why else "") + ".")

@@ -17,6 +17,7 @@ from neuron_repro.report.cells import (
     published_text,
     rule_text,
     unit_summary,
+    verdict_cell,
     wrap,
 )
 
@@ -62,7 +63,8 @@ def readme_claim_table(registry, paths: list[Path], payloads: list[dict]) -> str
         source, row = (ran or found or [(None, {})])[0]
         cells = [f"`{c.id}`", c.kind, published_text(c), measured_cell(row) if row else "-",
                  control_cell(row) if row else "-", rule_text(c),
-                 row.get("verdict", "not in report"), reasons.mark(row.get("reason", ""))]
+                 verdict_cell(row).replace("**", "") if row else "not in report",
+                 reasons.mark(row.get("reason", ""))]
         if len(paths) > 1:
             cells.append(str(source + 1) if source is not None else "-")
         rows.append(cells)

@@ -127,6 +127,28 @@ def test_a_verdict_edited_against_its_measured_value_is_refused(tmp_path, capsys
     assert code == 2 and "verdict PASS does not follow from the measured 80.0" in err
 
 
+def test_an_inconclusive_verdict_is_read_back_and_checked_against_its_interval(tmp_path,
+                                                                               capsys):
+    target, source = _pair(tmp_path)
+    interval = {"low": 90.0, "high": 93.5, "kind": "binomial", "level": 0.95, "n": 1821,
+                "note": ""}  # straddles 91.8 + 1
+    _edit(target, lambda p: p["claims"][1].update(verdict="INCONCLUSIVE", interval=interval))
+    code, err = _merge(target, source, capsys)
+    assert code == 0, err
+    rows = {r["id"]: r for r in json.loads((target / "results.json").read_text())["claims"]}
+    assert rows["radford2017.sst.full_features"]["verdict"] == "INCONCLUSIVE"
+    assert "INCONCLUSIVE" in (target / "REPORT.md").read_text()
+    def row(payload):
+        return next(r for r in payload["claims"] if r["id"] == "radford2017.sst.full_features")
+
+    _edit(target, lambda p: row(p).update(verdict="PASS"))  # edited against its interval
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and "which gives INCONCLUSIVE" in err
+    _edit(target, lambda p: row(p).update(verdict="INCONCLUSIVE", interval=None))
+    code, err = _merge(target, source, capsys)
+    assert code == 2 and "INCONCLUSIVE without an interval" in err
+
+
 def test_a_merge_records_its_source_by_name_and_hash_not_by_path(tmp_path):
     from neuron_repro.cache import sha256_file
 
