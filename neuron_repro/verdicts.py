@@ -545,7 +545,8 @@ def value_verdict(claim, value, has_release, fixtures, interval=None
     margin = _margin(float(value), lower, upper, interval.se)
     where = {PASS: "lies inside", FAIL: "lies wholly outside",
              INCONCLUSIVE: "straddles the boundary of"}[verdict]
-    return verdict, (f"{_fmt(value)}, 95 % {interval.kind} interval {interval}, {where} "
+    return verdict, (f"{_fmt(value)}, {interval.level * 100:g} % {interval.kind} interval "
+                     f"{interval}, {where} "
                      f"{claim.published} {claim.tolerance}{_margin_text(margin)}"), "judged", \
         margin
 
@@ -569,7 +570,8 @@ def shape_verdict(threshold: Threshold, value, details, interval=None
             t._one(details.get(t.statistic)) for t in threshold.alternatives):
         verdict = PASS
     margin = threshold.margin(float(value), interval.se)
-    return verdict, (f"{text}; 95 % {interval.kind} interval of {threshold.statistic} "
+    return verdict, (f"{text}; {interval.level * 100:g} % {interval.kind} interval of "
+                     f"{threshold.statistic} "
                      f"{interval}{_margin_text(margin)}"), "judged", margin
 
 

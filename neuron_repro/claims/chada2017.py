@@ -73,15 +73,24 @@ CLAIMS = [
     Claim(
         id="chada2017.yelp.length_independence",
         citation=CITATION.at("error analysis"),
-        statement="review length does not predict zero-shot success: lengths of correct and "
-        "wrong reviews alike (two-sample KS p > 0.01, or AUC of length in [0.45, 0.55])",
-        kind="shape", metric="KS test p-value", published="qualitative",
-        threshold=Threshold("ks_p", ">", 0.01, proposed=True,
-                            alternatives=(Threshold("auc_distance_from_half", "<=", 0.05),)),
+        statement="review length does not predict zero-shot success: the AUC of length as a "
+        "predictor of success lies within [0.45, 0.55] (equivalence: the whole 90 % "
+        "bootstrap interval of |AUC - 0.5| within 0.05)",
+        kind="shape", metric="|AUC - 0.5| of length against zero-shot success",
+        published="qualitative",
+        threshold=Threshold("auc_distance_from_half", "<=", 0.05, proposed=True),
         experiment="length_independence",
         requires_model="mlstm", requires_data=("sst", "yelp"),
-        preconditions=SST_UNIT, version=2,
+        preconditions=SST_UNIT, version=3,
+        rationale="a claim of no effect passes only by showing the effect small (two one-sided "
+        "tests at 5 %: the 90 % interval of the AUC inside [0.45, 0.55]); a KS test that "
+        "finds no difference proves nothing on its own, and with a few wrong reviews it "
+        "never finds one (the fixtures: 4 wrong of 64, KS p = 0.60, AUC 0.38). The KS "
+        "p-value is still reported. The margin 0.05 is CLAIMS.md's",
         history=("v2: a sentiment unit on SST is a precondition, and CLAIMS.md's alternative "
-                 "restored (|AUC - 0.5| <= 0.05)",),
+                 "restored (|AUC - 0.5| <= 0.05)",
+                 "v3: judged by equivalence on the AUC's bootstrap interval alone; the KS "
+                 "alternative, which passed whenever the test lacked the power to see a "
+                 "difference, is dropped",),
     ),
 ]

@@ -11,7 +11,8 @@ The unit is SST's (its L1 probe's largest weight, with that weight's sign), as i
 - ``sentence_end_updates``: the unit's absolute change at the byte after '.', '!' or '?'
   against every other byte, from per-byte traces of the sample, with a bootstrap interval
   over reviews; and the heatmaps of four reviews.
-- ``length_independence``: whether review length predicts zero-shot success (KS test, AUC).
+- ``length_independence``: whether review length predicts zero-shot success: equivalence on
+  the AUC's bootstrap interval (the KS test reported beside it).
 """
 
 from __future__ import annotations
@@ -339,13 +340,19 @@ def length_experiment(ctx, claim: Claim) -> Measurement:
                                                  f"{'correctly' if correct.all() else 'wrongly'}"})
     test = ks_2samp(lengths[correct], lengths[~correct])
     auc = float(roc_auc_score(correct, lengths))
+    low, high = bootstrap_auc(correct, lengths)
+    # |AUC - 0.5| over the AUC's interval: 0 when the interval holds 0.5
+    distance = Interval(0.0 if low <= 0.5 <= high else min(abs(low - 0.5), abs(high - 0.5)),
+                        max(abs(low - 0.5), abs(high - 0.5)), "bootstrap", level=0.90,
+                        n=BOOTSTRAP, note=f"AUC [{low:.3f}, {high:.3f}], percentile, "
+                        f"{BOOTSTRAP} resamples of reviews; 90 %: two one-sided tests at 5 %")
     details = {
         "ks_p": float(test.pvalue), "ks_statistic": float(test.statistic), "auc": auc,
         "auc_distance_from_half": abs(auc - 0.5), "n_correct": int(correct.sum()),
         "n_wrong": int((~correct).sum()),
         "median_bytes_correct": float(np.median(lengths[correct])),
         "median_bytes_wrong": float(np.median(lengths[~correct])),
-        "zero_shot_accuracy": 100.0 * float(correct.mean()),
+        "zero_shot_accuracy": 100.0 * float(correct.mean()), "auc_interval90": [low, high],
     }
     figures = [FigureSpec("yelp_lengths.png", "length_distributions", {
         "lengths": lengths, "correct": correct,
@@ -353,7 +360,22 @@ def length_experiment(ctx, claim: Claim) -> Measurement:
                  f"{test.pvalue:.3g}, AUC {auc:.3f}"},
         "Yelp: byte lengths of all reviews and of those the SST unit classifies correctly and "
         "wrongly")]
-    return Measurement(float(test.pvalue), details, figures)
+    return Measurement(abs(auc - 0.5), details, figures, interval=distance)
+
+
+def bootstrap_auc(correct: np.ndarray, lengths: np.ndarray, n_resamples: int = BOOTSTRAP,
+                  seed: int = BOOTSTRAP_SEED, level: float = 0.90) -> tuple[float, float]:
+    """The percentile interval of the AUC of ``lengths`` for ``correct`` over resamples of
+    reviews (a resample with one class only has no AUC and is drawn again)."""
+    rng = np.random.default_rng(seed)
+    n, aucs = len(correct), []
+    while len(aucs) < n_resamples:
+        rows = rng.integers(0, n, size=n)
+        if correct[rows].all() or not correct[rows].any():
+            continue
+        aucs.append(roc_auc_score(correct[rows], lengths[rows]))
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(aucs, tail)), float(np.percentile(aucs, 100 - tail))
 
 
 EXPERIMENTS = register_experiments({

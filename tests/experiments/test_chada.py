@@ -154,8 +154,31 @@ def test_length_independence_sees_a_planted_dependence(tmp_path):
     claim = get_claim("chada2017.yelp.length_independence")
     measurement = chada.length_experiment(ctx, claim)
     assert measurement.details["n_wrong"] == 10
-    assert measurement.value < 1e-6 and measurement.details["auc"] < 0.2
+    assert measurement.details["ks_p"] < 1e-6 and measurement.details["auc"] < 0.2
+    assert measurement.value == pytest.approx(0.5 - measurement.details["auc"])
     assert judge(claim, measurement, False, preconditions=held(claim)).verdict == "FAIL"
+
+
+def test_length_independence_passes_only_by_showing_the_effect_small(tmp_path):
+    """Equivalence, not absence of evidence: few wrong reviews (a KS test that sees nothing)
+    give an interval too wide to pass; many, with lengths unrelated to success, pass."""
+    few = chada.bootstrap_auc(np.array([True] * 60 + [False] * 4),
+                              np.random.default_rng(0).integers(10, 500, 64))
+    assert few[1] - few[0] > 0.2  # cannot show |AUC - 0.5| <= 0.05
+    rng = np.random.default_rng(1)
+    correct = rng.random(4000) < 0.7
+    low, high = chada.bootstrap_auc(correct, rng.integers(10, 500, 4000))
+    assert 0.45 < low <= high < 0.55
+
+
+def test_length_independence_on_few_wrong_reviews_is_not_a_pass(tmp_path):
+    texts = ["nice )" for _ in range(30)] + ["w " * (5 + i) for i in range(4)] + \
+        ["bad (" for _ in range(30)]
+    ctx = _context(tmp_path, texts, [1] * 34 + [0] * 30)
+    claim = get_claim("chada2017.yelp.length_independence")
+    measurement = chada.length_experiment(ctx, claim)
+    assert measurement.details["n_wrong"] == 4
+    assert judge(claim, measurement, False, preconditions=held(claim)).verdict != "PASS"
 
 
 def test_length_independence_with_every_review_right_has_no_value(tmp_path):
