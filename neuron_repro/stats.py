@@ -16,9 +16,10 @@ def majority_share(labels) -> float:
     return float(max(mean, 1 - mean))
 
 
-def wilson_interval(n_correct: int, n: int) -> list[float]:
-    """The 95 % Wilson score interval of ``n_correct`` of ``n``, in percent."""
-    ci = binomtest(int(n_correct), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+def wilson_interval(n_correct: int, n: int, level: float = 0.95) -> list[float]:
+    """The Wilson score interval (95 % by default) of ``n_correct`` of ``n``, in percent."""
+    ci = binomtest(int(n_correct), int(n)).proportion_ci(confidence_level=level,
+                                                         method="wilson")
     return [100 * ci.low, 100 * ci.high]
 
 
@@ -42,3 +43,41 @@ def fold_interval(values) -> Interval:
     half = float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
     return Interval(mean - half, mean + half, "folds", n=len(values),
                     note="t interval of the fold mean")
+
+
+def seed_interval(values, level: float = 0.95, note: str = "") -> Interval:
+    """The t interval of the mean over training seeds (``n - 1`` degrees of freedom). One seed
+    has no spread to measure: refused, since a zero-width interval would claim certainty."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or np.isnan(values).any():
+        raise ValueError(f"a seed interval needs at least two finite values, got {values}")
+    mean = float(values.mean())
+    half = float(t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1)
+                 / np.sqrt(len(values)))
+    return Interval(mean - half, mean + half, "seeds", level, len(values),
+                    note or "t interval of the mean over seeds")
+
+
+def share_interval(k: int, n: int, level: float = 0.95, note: str = "") -> Interval:
+    """The Wilson interval of a share of ``k`` in ``n`` seeds, as a fraction."""
+    low, high = wilson_interval(k, n, level)
+    return Interval(low / 100, high / 100, "seeds", level, int(n),
+                    note or "Wilson, share of seeds")
+
+
+def median_interval(values) -> Interval:
+    """A distribution-free interval of the median over seeds: the narrowest pair of order
+    statistics around it whose exact coverage (from the binomial) is at least 95 %, or the
+    smallest and largest value when even they fall short (its level then says how much they
+    cover: 93.75 % for 5 seeds)."""
+    from scipy.stats import binom
+
+    values = np.sort(np.asarray(values, dtype=float))
+    n = len(values)
+    if n < 2 or np.isnan(values).any():
+        raise ValueError(f"a median interval needs at least two finite values, got {values}")
+    # [x(j+1), x(n-j)] covers the median with probability 1 - 2 P(Bin(n, 1/2) <= j)
+    cover = {j: float(1 - 2 * binom.cdf(j, n, 0.5)) for j in range((n - 1) // 2 + 1)}
+    j = max((j for j, c in cover.items() if c >= 0.95), default=0)
+    return Interval(values[j], values[n - 1 - j], "seeds", cover[j], n,
+                    f"order statistics {j + 1} and {n - j} of {n} seeds")

@@ -607,7 +607,7 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
                          figures=[f.name for f in shown],
                          captions={f.name: f.caption for f in shown},
                          pages=[f.name for f in measurement.figures if not f.name.endswith(".png")],
-                         preconditions=preconditions)
+                         preconditions=preconditions, interval=measurement.interval)
     blocked = unchecked_preconditions(claim, result.preconditions)
     if blocked:
         result.reason, result.reason_code = blocked, "unchecked"
@@ -625,7 +625,6 @@ def _judge(claim, measurement, has_release, fixtures, preconditions) -> ClaimRes
     if blocked:
         result.reason, result.reason_code = blocked, "budget"
         return result
-    result.interval = measurement.interval
     if claim.kind == "shape":
         result.verdict, result.reason, result.reason_code, result.margin_se = shape_verdict(
             claim.threshold, value, measurement.details, measurement.interval)

@@ -475,3 +475,34 @@ def test_the_published_values_own_error_widens_the_interval():
     narrow = judge(replace(claim, published_se=None), inside, False)
     wide = judge(claim, inside, False)
     assert narrow.verdict == PASS and wide.verdict == INCONCLUSIVE
+
+
+def test_the_seed_interval_covers_at_its_nominal_rate_and_refuses_one_seed():
+    from neuron_repro.stats import seed_interval
+
+    rng = np.random.default_rng(3)
+    intervals = [seed_interval(rng.normal(0.9, 0.03, size=5)) for _ in range(3000)]
+    coverage = np.mean([i.low <= 0.9 <= i.high for i in intervals])
+    assert 0.935 <= coverage <= 0.965, coverage
+    with pytest.raises(ValueError):
+        seed_interval([0.9])
+
+
+@pytest.mark.parametrize("n", [5, 9, 20])
+def test_the_median_interval_covers_the_median_at_least_at_its_level(n):
+    from neuron_repro.stats import median_interval
+
+    rng = np.random.default_rng(n)
+    intervals = [median_interval(rng.exponential(1.0, size=n)) for _ in range(3000)]
+    truth = np.log(2)  # the exponential's median
+    coverage = np.mean([i.low <= truth <= i.high for i in intervals])
+    assert coverage >= intervals[0].level - 0.015, (coverage, intervals[0].level)
+    assert intervals[0].level >= (0.93 if n == 5 else 0.95)
+
+
+@pytest.mark.parametrize("k, n", [(0, 5), (5, 5), (3, 5)])
+def test_a_share_of_seeds_interval_holds_the_share(k, n):
+    from neuron_repro.stats import share_interval
+
+    interval = share_interval(k, n)
+    assert 0.0 <= interval.low <= k / n <= interval.high <= 1.0

@@ -25,9 +25,10 @@ from neuron_repro.models.tagger import (
     predict,
     unit_activations,
 )
+from neuron_repro.stats import median_interval, seed_interval, share_interval
 from neuron_repro.train import TrainingDiverged
 from neuron_repro.train.tagger import TaggerJob, train_parallel, train_tagger
-from neuron_repro.verdicts import Claim, FigureSpec, Measurement
+from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
 
 
 @dataclass
@@ -231,7 +232,18 @@ def per_tag_accuracy_experiment(ctx, claim: Claim) -> Measurement:
                "std_over_seeds": dict(zip(tags, np.round(accuracy.std(0), 4).tolist(),
                                           strict=True)),
                "difference": gaps, **_training(models, ctx)}
-    return Measurement(round(max(abs(g) for g in gaps.values()), 4), details)
+    interval = None
+    if len(models) > 1:  # the largest |gap| over tags, each tag's at 1 - 0.05/T (Bonferroni)
+        level = 1 - 0.05 / len(tags)
+        each = [seed_interval(accuracy[:, j] - claim.params["published"][t], level)
+                for j, t in enumerate(tags)]
+        interval = Interval(
+            max(0.0 if c.low <= 0 <= c.high else min(abs(c.low), abs(c.high)) for c in each),
+            max(max(abs(c.low), abs(c.high)) for c in each), "seeds", n=len(models),
+            note=f"largest over {len(tags)} tags of |seed mean - published|, each tag's t "
+            f"interval at {level:.4f} (Bonferroni)")
+    return Measurement(round(max(abs(g) for g in gaps.values()), 4), details,
+                       interval=interval)
 
 
 def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
@@ -246,9 +258,18 @@ def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
                           "NER: correlation of the tags' sensitivity vectors over units, per "
                           "seed")]
     table = [{"relation": name, "share of seeds": share} for name, share in shares.items()]
+    # the smallest share over the relations, each relation's Wilson interval over the seeds
+    # at 1 - 0.05/R (Bonferroni)
+    level = 1 - 0.05 / len(shares)
+    each = [share_interval(sum(s[name]["holds"] for s in per_seed), len(per_seed), level)
+            for name in shares]
+    interval = Interval(min(c.low for c in each), min(c.high for c in each), "seeds",
+                        n=len(per_seed), note=f"smallest over {len(shares)} relations of the "
+                        f"share of seeds, each Wilson at {level:.4f} (Bonferroni)")
     return Measurement(min(shares.values()), {"table": table, "share_of_seeds": shares,
                                               "share_of_seeds_per_pair": pair_shares,
-                                              **_training(models, ctx)}, figures)
+                                              **_training(models, ctx)}, figures,
+                       interval=interval)
 
 
 def seed_dependence_experiment(ctx, claim: Claim) -> Measurement:
@@ -289,14 +310,15 @@ def ablation_experiment(ctx, claim: Claim) -> Measurement:
     table = [{"tag": t, f"accuracy change, top {k} of {claim.params['tag']} zeroed": c}
              for t, c in zip(tags, mean_change, strict=True)]
     others = np.delete(np.abs(mean_change), target)
-    return Measurement(round(float(mean_change[target]), 4), {
+    interval = seed_interval([c[target] for c in changes]) if len(models) > 1 else None
+    return Measurement(round(float(mean_change[target]), 4), interval=interval, details={
         "table": table, "tag": claim.params["tag"], "k": k, "n_units": n_units,
         "selectivity": round(float(np.mean(values)), 4),
         "largest_other_abs_change": round(float(others.max()), 4),
         "selectivity_per_seed": np.round(values, 4).tolist(),
         "accuracy_change_mean_over_seeds": dict(zip(tags, np.round(mean_change, 4).tolist(),
                                                     strict=True))},
-        [FigureSpec("ner_ablation_curves.png", "ner_ablation",
+        figures=[FigureSpec("ner_ablation_curves.png", "ner_ablation",
                     {"tags": models[0]["tags"], "curves": models[0]["curves"]},
                     "NER: token accuracy per gold tag as each tag's top-k units are zeroed "
                     "(first seed)")])
@@ -313,10 +335,11 @@ def weight_similarity_experiment(ctx, claim: Claim) -> Measurement:
         "NER: cosine similarity of the output layer's tag rows (first seed)")
     table = [{"relation": name, "share of seeds": float(np.mean([r[name] for r in per_seed]))}
              for name in per_seed[0]]
-    return Measurement(float(np.median(counts)), {
+    return Measurement(float(np.median(counts)), interval=median_interval(counts)
+                       if len(counts) > 1 else None, details={
         "table": table, "relations_holding_per_seed": counts,
         "share_of_seeds": {name: float(np.mean([r[name] for r in per_seed]))
-                           for name in per_seed[0]}}, [figure])
+                           for name in per_seed[0]}}, figures=[figure])
 
 
 def top10_overlap_experiment(ctx, claim: Claim) -> Measurement:
