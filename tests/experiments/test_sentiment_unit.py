@@ -10,7 +10,7 @@ from neuron_repro.figures import draw
 from neuron_repro.models.planted import planted_mlstm
 from neuron_repro.repro import FIXTURE_DATA, FIXTURE_MODEL, make_context
 from neuron_repro.runner import Reproduction
-from neuron_repro.verdicts import FAIL, NOT_RUN, PASS
+from neuron_repro.verdicts import FAIL, NOT_RUN, PASS, VERDICTS
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_fixture_reproduction_report(ctx, tmp_path):
     for row in payload["claims"]:
         assert {"id", "source", "kind", "statement", "published", "measured", "tolerance",
                 "verdict", "reason", "details"} <= set(row)
-        assert row["verdict"] in (PASS, FAIL, NOT_RUN)
+        assert row["verdict"] in VERDICTS
     report = (tmp_path / "REPORT.md").read_text()
     assert "fixtures" in report and "(sst_l1_weights.png)" in report
     assert "*Figure radford2017-1. SST: the L1 probe's largest weights" in report
