@@ -105,7 +105,10 @@ def label_efficiency_experiment(ctx, claim: Claim) -> Measurement:
          "marks": [(smallest, claim.published, f"published: {claim.published} at {smallest}")]},
         f"SST: test accuracy of the L1 probe against labelled training examples ({p['draws']} "
         "draws a size)")] if out["curve"] else []
-    return Measurement(value, details, figures, budget={"draws": p["draws"]}, shape_value=shape)
+    # the draws that ran at the sizes below the whole set (the whole set is one draw)
+    drawn = [point["distinct_draws"] for point in out["curve"] if point["n"] < out["n_train"]]
+    return Measurement(value, details, figures, budget={"draws": min(drawn, default=0)},
+                       shape_value=shape)
 
 
 EXPERIMENTS = register_experiments({"label_efficiency": label_efficiency_experiment})

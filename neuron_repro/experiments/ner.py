@@ -172,7 +172,7 @@ def _train_analysis_models(ctx) -> list[dict]:
 
 def _training(models, ctx) -> dict:
     first = models[0]["summary"]
-    return {"seeds": len(models), "epochs": _settings(ctx).analysis_epochs,
+    return {"seeds": len(models), "epochs": min(m["summary"]["epochs"] for m in models),
             "embedding": _data(ctx)[1].source,
             "train_seconds_per_seed": [m["summary"]["train_seconds"] for m in models],
             "train_sentences_per_second": first["train_sentences_per_second"],
@@ -374,7 +374,10 @@ def _baseline_budget(ctx, measurement) -> dict:
 
 
 def _analysis_budget(ctx, measurement) -> dict:
-    return {"seeds": _settings(ctx).seeds, "epochs": _settings(ctx).analysis_epochs}
+    """What the analysis taggers had: how many were trained, and the fewest epochs any of
+    them trained for (not what the settings asked)."""
+    models = _analysis_models(ctx)
+    return {"seeds": len(models), "epochs": min(m["summary"]["epochs"] for m in models)}
 
 
 EXPERIMENTS = register_experiments({

@@ -110,7 +110,8 @@ def steering_experiment(ctx, claim: Claim) -> Measurement:
                           f"the {p['judge_min_accuracy']:g} % a judge needs; the gap it "
                           f"measured ({gap:.1f} points) is in the details")
         gap = float("nan")
-    return Measurement(gap, details, figures, budget={"samples per clamp": p["samples"]})
+    return Measurement(gap, details, figures,
+                       budget={"samples per clamp": min(len(v) for v in samples.values())})
 
 
 EXPERIMENTS = register_experiments({"steering": steering_experiment})

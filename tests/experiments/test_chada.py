@@ -283,3 +283,17 @@ def test_label_efficiency_sizes_beyond_the_data_are_named(tmp_path):
     assert measurement.details["skipped_sizes"] == [100, 232, 1000, 6920]
     assert np.isnan(measurement.shape_value)  # no point at 232: the shape half is not run
     assert run_dataset_probe(ctx, "sst")["top_units"][0] == UNIT
+
+
+def test_label_efficiency_reports_the_draws_that_ran_not_those_asked(monkeypatch):
+    from neuron_repro.experiments import label_efficiency
+
+    curve = [{"n": 10, "mean": 60.0, "accuracies": [60.0] * 3, "distinct_draws": 3},
+             {"n": 100, "mean": 80.0, "accuracies": [80.0] * 10, "distinct_draws": 1}]
+    monkeypatch.setattr(label_efficiency, "label_efficiency_curve", lambda *a: {
+        "curve": curve, "n_train": 100, "skipped_sizes": [], "draws": 10, "seed": 0})
+    claim = get_claim("radford2017.sst.label_efficiency")
+    claim = claim.copy_params(sizes=[10, 100], shape_size=10, draws=10)
+    ctx = make_context(profile="fixtures", progress=False, out_dir=None)
+    measurement = label_efficiency.label_efficiency_experiment(ctx, claim)
+    assert measurement.budget == {"draws": 3}
