@@ -81,3 +81,21 @@ def median_interval(values) -> Interval:
     j = max((j for j, c in cover.items() if c >= 0.95), default=0)
     return Interval(values[j], values[n - 1 - j], "seeds", cover[j], n,
                     f"order statistics {j + 1} and {n - j} of {n} seeds")
+
+
+def proportion_interval(k: int, n: int, note: str) -> Interval:
+    """The Wilson interval of a share of ``k`` in ``n`` independent draws, as a fraction."""
+    low, high = wilson_interval(k, n)
+    return Interval(low / 100, high / 100, "binomial", n=int(n), note=note)
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int, note: str) -> Interval:
+    """Newcombe's hybrid score interval of the difference of two independent shares,
+    ``k1/n1 - k2/n2``, in percentage points (Newcombe 1998, method 10)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = (v / 100 for v in wilson_interval(k1, n1))
+    l2, u2 = (v / 100 for v in wilson_interval(k2, n2))
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return Interval(100 * low, 100 * high, "binomial", n=int(n1 + n2), note=note)

@@ -506,3 +506,17 @@ def test_a_share_of_seeds_interval_holds_the_share(k, n):
 
     interval = share_interval(k, n)
     assert 0.0 <= interval.low <= k / n <= interval.high <= 1.0
+
+
+def test_the_difference_interval_covers_at_its_nominal_rate():
+    from neuron_repro.stats import difference_interval
+
+    rng = np.random.default_rng(4)
+    covered = []
+    for _ in range(3000):
+        k1, k2 = rng.binomial(60, 0.7), rng.binomial(60, 0.4)
+        i = difference_interval(int(k1), 60, int(k2), 60, "simulation")
+        covered.append(i.low <= 30.0 <= i.high)
+    assert 0.93 <= np.mean(covered) <= 0.975, np.mean(covered)
+    edge = difference_interval(60, 60, 0, 60, "all and none")
+    assert edge.low > 80 and edge.high == pytest.approx(100.0)

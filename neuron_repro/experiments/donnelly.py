@@ -15,7 +15,7 @@ from neuron_repro.experiments.preconditions import CLASSIFIERS, UNIT_PROBES, che
 from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.features import STATE_KINDS, continue_features, preprocess_openai
 from neuron_repro.probes import EngineNotConverged, L1Probe, run_probe, zero_shot_accuracy
-from neuron_repro.stats import majority_share
+from neuron_repro.stats import majority_share, proportion_interval
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
 SPLIT_SEED = 42
@@ -383,7 +383,8 @@ def random100_experiment(ctx, claim: Claim) -> Measurement:
     rand = _sweep(ctx, "random", lambda: sweeps.random_subsets(
         Xtr, ytr, Xte, yte, out["C"], device=ctx.device))
     level = out["sentiment_unit_accuracy"]
-    share = float(np.mean(rand["accuracy"] > level))
+    beating = int(np.sum(rand["accuracy"] > level))
+    share = beating / len(rand["accuracy"])
     shape = sweeps.roughly_normal(rand["accuracy"])
     n_units = Xtr.shape[1]
     figures = [FigureSpec("sst_random100.png", "histogram", {
@@ -398,7 +399,9 @@ def random100_experiment(ctx, claim: Claim) -> Measurement:
                                "abs_excess_kurtosis": abs(shape["excess_kurtosis"]),
                                "seed": 42,
                                "solver": f"{SUBSET_SOLVER}, C fixed at the full model's chosen C"},
-                       figures, budget={"classifiers": len(rand["accuracy"])})
+                       figures, budget={"classifiers": len(rand["accuracy"])},
+                       interval=proportion_interval(beating, len(rand["accuracy"]),
+                                                    "Wilson, over the random subsets drawn"))
 
 
 def _unit_probe(ctx, name: str):

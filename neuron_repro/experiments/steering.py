@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.experiments.sentiment_unit import run_dataset_probe
 from neuron_repro.generate import Clamp, as_text, generate
+from neuron_repro.stats import difference_interval
 from neuron_repro.verdicts import Claim, FigureSpec, Measurement
 
 TOKENS = r"(?u)\w+|[^\w\s]"  # words, and each punctuation mark as a token of its own
@@ -79,13 +80,14 @@ def steering_experiment(ctx, claim: Claim) -> Measurement:
     settings = {"prime": p["prime"], "clamp_state": p["clamp_state"],
                 "temperature": p["temperature"], "seed": p["seed"], "n": p["samples"],
                 "n_bytes": p["bytes"], "stop_byte": ord("\n")}
-    samples, shares, lengths = {}, {}, {}
+    samples, shares, lengths, positive = {}, {}, {}, {}
     for condition in CONDITIONS:
         clamps = [] if condition == "unclamped" else [Clamp(unit, values[condition])]
         raw = generate(ctx.model, clamps=clamps, device=ctx.device, **settings)
         lengths[condition] = float(np.mean([len(s) for s in raw]))
         samples[condition] = [as_text(s) for s in raw]
-        shares[condition] = 100.0 * float(np.mean(judge.predict(samples[condition])))
+        positive[condition] = int(np.sum(judge.predict(samples[condition])))
+        shares[condition] = 100.0 * positive[condition] / len(samples[condition])
     gap = shares["positive"] - shares["negative"]
     details = {
         "unit": unit, "sign": sign, "clamp_values": values, "clamp_values_from": how,
@@ -110,7 +112,10 @@ def steering_experiment(ctx, claim: Claim) -> Measurement:
                           f"the {p['judge_min_accuracy']:g} % a judge needs; the gap it "
                           f"measured ({gap:.1f} points) is in the details")
         gap = float("nan")
-    return Measurement(gap, details, figures,
+    interval = None if np.isnan(gap) else difference_interval(
+        positive["positive"], len(samples["positive"]), positive["negative"],
+        len(samples["negative"]), "Newcombe, the judge's calls on the samples of each clamp")
+    return Measurement(gap, details, figures, interval=interval,
                        budget={"samples per clamp": min(len(v) for v in samples.values())})
 
 
