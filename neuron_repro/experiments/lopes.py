@@ -106,7 +106,9 @@ def _training(study) -> dict:
 
 
 def _budget(study, **more) -> dict:
-    return {"epochs": study["trained"].epochs, **more}
+    """What the run spent: the epochs of its training, and how many trainings (one: each
+    claim of this family is judged over several seeds, so one is short of the protocol)."""
+    return {"epochs": study["trained"].epochs, "seeds": 1, **more}
 
 
 def accuracy_experiment(ctx, claim: Claim) -> Measurement:
