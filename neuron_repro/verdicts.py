@@ -564,12 +564,14 @@ def shape_verdict(threshold: Threshold, value, details, interval=None
         verdict = PASS if threshold.holds(value, details) else FAIL
         return verdict, f"{text} (a point estimate: no interval)", "judged", None
     verdict = threshold.decide(float(interval.low), float(interval.high))
+    margin = threshold.margin(float(value), interval.se)
     if threshold.also and not all(t._one(details.get(t.statistic)) for t in threshold.also):
-        verdict = FAIL  # a further condition, judged on its point value, does not hold
+        # a further condition, judged on its point value, does not hold: the verdict is
+        # not the main statistic's, so neither is a margin
+        verdict, margin = FAIL, None
     if verdict != PASS and threshold.alternatives and any(
             t._one(details.get(t.statistic)) for t in threshold.alternatives):
-        verdict = PASS
-    margin = threshold.margin(float(value), interval.se)
+        verdict, margin = PASS, None
     return verdict, (f"{text}; {interval.level * 100:g} % {interval.kind} interval of "
                      f"{threshold.statistic} "
                      f"{interval}{_margin_text(margin)}"), "judged", margin

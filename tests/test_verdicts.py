@@ -520,3 +520,12 @@ def test_the_difference_interval_covers_at_its_nominal_rate():
     assert 0.93 <= np.mean(covered) <= 0.975, np.mean(covered)
     edge = difference_interval(60, 60, 0, 60, "all and none")
     assert edge.low > 80 and edge.high == pytest.approx(100.0)
+
+
+def test_a_verdict_decided_by_a_further_condition_shows_no_margin_of_the_main_statistic():
+    claim = get_claim("nerneurons2020.ablation_targets_tag")
+    details = {"selectivity": -0.04, "largest_other_abs_change": 0.6}
+    result = judge(claim, Measurement(-0.73, details, interval=Interval(-0.74, -0.71, "seeds"),
+                                      budget=dict(claim.protocol)),
+                   False, preconditions=held(claim))
+    assert result.verdict == FAIL and result.margin_se is None
