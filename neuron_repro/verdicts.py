@@ -566,9 +566,9 @@ def shape_verdict(threshold: Threshold, value, details, interval=None
     verdict = threshold.decide(float(interval.low), float(interval.high))
     margin = threshold.margin(float(value), interval.se)
     if threshold.also and not all(t._one(details.get(t.statistic)) for t in threshold.also):
-        # a further condition, judged on its point value, does not hold: the verdict is
-        # not the main statistic's, so neither is a margin
-        verdict, margin = FAIL, None
+        # a further condition, judged on its point value, does not hold; when the main
+        # statistic alone would not have failed, the verdict is not its, nor is a margin
+        verdict, margin = FAIL, margin if verdict == FAIL else None
     if verdict != PASS and threshold.alternatives and any(
             t._one(details.get(t.statistic)) for t in threshold.alternatives):
         verdict, margin = PASS, None
