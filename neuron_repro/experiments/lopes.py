@@ -1,8 +1,11 @@
 """lopes2019: a word-level LSTM sentiment classifier on IMDB, trained by the harness, and its
 explanations (LIME, activation maximisation, corpus search, dataset examples).
 
-The classifier is trained once per run through the classifier cache (``LopesSettings``
-say how) and shared by the five claims, as are its predictions and LIME's explanations.
+The classifier is trained ``LopesSettings.seeds`` times (5: the claims' protocol) through the
+classifier cache, and every claim is judged over all the trainings: the mean of its statistic
+with a t interval over them (the accuracy by a prediction interval, since the published
+number is one training). The trainings' predictions and LIME's explanations are shared by the
+five claims.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as t_dist
 from tqdm.auto import tqdm
 
 from neuron_repro import explain as X
@@ -20,8 +24,9 @@ from neuron_repro.data.imdb import LOPES_SPLIT_SEED, load_imdb, lopes_splits
 from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.models.wordlstm import WordLSTMConfig, positive_probability, tokenize
 from neuron_repro.paths import FIXTURE_DATA
+from neuron_repro.stats import seed_interval
 from neuron_repro.train.classifier import train_classifier
-from neuron_repro.verdicts import Claim, FigureSpec, Measurement
+from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
 
 LIME_TOP = 5  # words judged per review
 NEAREST = 10  # tokens nearest to the optimum / top of the corpus search
@@ -42,7 +47,8 @@ class LopesSettings:
     ``queries`` reviews of each predicted polarity, drawn with ``sample_seed``."""
 
     config: WordLSTMConfig = field(default_factory=WordLSTMConfig)
-    seed: int = 0
+    seed: int = 0  # the first training's seed; the others follow it
+    seeds: int = 5  # trainings: every claim is judged over all of them
     lime_samples: int = 5000
     lime_reviews: int = 50
     queries: int = 50
@@ -52,7 +58,7 @@ class LopesSettings:
     data_root: Path | None = None  # where IMDB is read (None: the run's data root)
 
     def __post_init__(self):
-        for name in ("lime_samples", "lime_reviews", "queries", "ascent_steps"):
+        for name in ("seeds", "lime_samples", "lime_reviews", "queries", "ascent_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"lopes.{name} must be at least 1, not {getattr(self, name)}")
         if self.config.epochs < 1:
@@ -63,12 +69,19 @@ def _settings(ctx) -> LopesSettings:
     return ctx.settings["lopes"]
 
 
-def _study(ctx) -> dict:
-    """The trained classifier, its predictions on every split and their accuracy."""
-    return ctx.cached(("lopes", "study"), lambda: _train_and_predict(ctx))
+def _seeds(ctx) -> list[int]:
+    s = _settings(ctx)
+    return list(range(s.seed, s.seed + s.seeds))
 
 
-def _train_and_predict(ctx) -> dict:
+def _study(ctx, seed: int | None = None) -> dict:
+    """The classifier trained with ``seed`` (the first seed by default), its predictions on
+    every split and their accuracy."""
+    seed = _seeds(ctx)[0] if seed is None else seed
+    return ctx.cached(("lopes", "study", seed), lambda: _train_and_predict(ctx, seed))
+
+
+def _train_and_predict(ctx, seed: int) -> dict:
     settings = _settings(ctx)
     if settings.data_root is None:
         dataset = ctx.dataset("imdb")
@@ -77,8 +90,9 @@ def _train_and_predict(ctx) -> dict:
         ctx.data_files.update(dataset.files)
     splits = lopes_splits(dataset)
     trained = train_classifier(splits["train"], splits["val"], settings.config,
-                               seed=settings.seed, device=ctx.device, progress=ctx.progress,
-                               desc="word LSTM", cache_dir=ctx.cache_folder("word-lstm"))
+                               seed=seed, device=ctx.device, progress=ctx.progress,
+                               desc=f"word LSTM seed {seed}",
+                               cache_dir=ctx.cache_folder("word-lstm"))
     vocab, model = trained.vocab, trained.model
     seqs, probs, labels, accuracy = {}, {}, {}, {}
     for name, split in splits.items():
@@ -105,14 +119,37 @@ def _training(study) -> dict:
             "training": trained.summary(), **study["inference"]}
 
 
-def _budget(study, **more) -> dict:
-    """What the run spent: the epochs of its training, and how many trainings (one: each
-    claim of this family is judged over several seeds, so one is short of the protocol)."""
-    return {"epochs": study["trained"].epochs, "seeds": 1, **more}
+def _budget(studies: list[dict], **more) -> dict:
+    """What the run spent: the fewest epochs any training had, and how many trainings."""
+    return {"epochs": min(s["trained"].epochs for s in studies), "seeds": len(studies), **more}
+
+
+def _over_seeds(values: list[float], what: str) -> Interval | None:
+    """The t interval of a statistic's mean over the trainings (none for one training)."""
+    return seed_interval(values, note=f"t interval of the mean of {what} over "
+                         f"{len(values)} trainings") if len(values) > 1 else None
+
+
+def _per_seed(values: list, seeds: list[int]) -> dict:
+    return {"per_seed": dict(zip(map(str, seeds), values, strict=True)),
+            "mean_over_seeds": float(np.mean(values))}
 
 
 def accuracy_experiment(ctx, claim: Claim) -> Measurement:
-    study = _study(ctx)
+    """The mean test accuracy over the trainings, judged by where one more training would
+    fall (a prediction interval: the published number is one training run)."""
+    seeds = _seeds(ctx)
+    studies = [_study(ctx, seed) for seed in seeds]
+    tests = [s["accuracy"]["test"] for s in studies]
+    interval = None
+    if len(tests) > 1:
+        half = float(t_dist.ppf(0.975, len(tests) - 1) * np.std(tests, ddof=1)
+                     * np.sqrt(1 + 1 / len(tests)))
+        interval = Interval(float(np.mean(tests)) - half, float(np.mean(tests)) + half,
+                            "prediction", n=len(tests),
+                            note=f"where one more training would fall, from {len(tests)} "
+                            "trainings (t, sd times sqrt(1 + 1/k))")
+    study = studies[0]
     trained = study["trained"]
     figures = [FigureSpec("word_lstm_training.png", "training_curve", {
         "train_running": trained.train_running_accuracy_per_epoch,
@@ -124,9 +161,10 @@ def accuracy_experiment(ctx, claim: Claim) -> Measurement:
     table = [{"split": name, "reviews": study["sizes"][name],
               "accuracy": round(study["accuracy"][name], 2), "published": published[name]}
              for name in ("train", "val", "test")]
-    details = {**_training(study), "model_card": CARD, "table": table}
-    return Measurement(round(study["accuracy"]["test"], 2), details, figures,
-                       budget=_budget(study))
+    details = {**_training(study), "model_card": CARD, "table": table,
+               "test_accuracy": _per_seed([round(v, 2) for v in tests], seeds)}
+    return Measurement(round(float(np.mean(tests)), 2), details, figures,
+                       budget=_budget(studies), interval=interval)
 
 
 # ----------------------------------------------------------------------------- LIME
@@ -137,14 +175,14 @@ def _draw(rows: np.ndarray, n: int, rng) -> np.ndarray:
     return np.sort(rng.choice(rows, n, replace=False))
 
 
-def _explanations(ctx) -> dict:
+def _explanations(ctx, seed: int) -> dict:
     """LIME's explanation of the sampled correctly classified test reviews: positive ones
     (``lime_reviews``, the first ``queries`` of them also queries) and negative ones."""
-    return ctx.cached(("lopes", "lime"), lambda: _explain(ctx))
+    return ctx.cached(("lopes", "lime", seed), lambda: _explain(ctx, seed))
 
 
-def _explain(ctx) -> dict:
-    study, s = _study(ctx), _settings(ctx)
+def _explain(ctx, seed: int) -> dict:
+    study, s = _study(ctx, seed), _settings(ctx)
     probs, labels, seqs = study["probs"]["test"], study["labels"]["test"], study["seqs"]["test"]
     distinct = np.array([len(np.unique(q)) >= 2 for q in seqs])
     rng = np.random.default_rng(s.sample_seed)
@@ -179,9 +217,9 @@ def lexicon_positive(words, lexicon) -> int:
     return sum(X.normalise(w) in lexicon for w in words)
 
 
-def lime_experiment(ctx, claim: Claim) -> Measurement:
-    study, s = _study(ctx), _settings(ctx)
-    lime = _explanations(ctx)
+def lime_experiment(ctx, claim: Claim, seed: int) -> Measurement:
+    study, s = _study(ctx, seed), _settings(ctx)
+    lime = _explanations(ctx, seed)
     lexicon = X.positive_lexicon()
     texts = study["texts"]["test"]
     judged = lime["positive"][:s.lime_reviews]
@@ -215,18 +253,18 @@ def lime_experiment(ctx, claim: Claim) -> Measurement:
                "lime_samples_per_second": lime["samples_per_second"],
                "sample_seed": s.sample_seed, **_training(study)}
     return Measurement(float(np.median(counts)), details, figures,
-                       budget=_budget(study, lime_samples=s.lime_samples,
+                       budget=_budget([study], lime_samples=s.lime_samples,
                                       reviews=len(judged)))
 
 
 # ----------------------------------------------------------------------------- tokens
-def _tokens(ctx) -> dict:
+def _tokens(ctx, seed: int) -> dict:
     """Activation maximisation and corpus search, timed the same way in the same run."""
-    return ctx.cached(("lopes", "tokens"), lambda: _search_tokens(ctx))
+    return ctx.cached(("lopes", "tokens", seed), lambda: _search_tokens(ctx, seed))
 
 
-def _search_tokens(ctx) -> dict:
-    study, s = _study(ctx), _settings(ctx)
+def _search_tokens(ctx, seed: int) -> dict:
+    study, s = _study(ctx, seed), _settings(ctx)
     model, itos = study["model"], study["vocab"].itos
     emb = model.embedding.weight.detach().cpu().double().numpy()
     began = time.perf_counter()
@@ -260,19 +298,19 @@ def _search_tokens(ctx) -> dict:
     return out
 
 
-def activation_maximization_experiment(ctx, claim: Claim) -> Measurement:
-    study, tokens = _study(ctx), _tokens(ctx)
+def activation_maximization_experiment(ctx, claim: Claim, seed: int) -> Measurement:
+    study, tokens = _study(ctx, seed), _tokens(ctx, seed)
     a = tokens["ascent"]
     table = [{"rank": n, "token": t, "cosine": c, "rating": "yes" if X.is_rating(t) else ""}
              for n, (t, c) in enumerate(zip(a["tokens"], a["cosine"], strict=True), 1)]
     details = {**tokens, **_training(study), "table": table}
     note = (f"the optimum's P(positive) {a['probability']:.4f}; snapped to its nearest token "
             f"{tokens['snapped']['token']!r}: {tokens['snapped']['probability']:.4f}")
-    return Measurement(a["ratings"], details, budget=_budget(study), note=note)
+    return Measurement(a["ratings"], details, budget=_budget([study]), note=note)
 
 
-def search_experiment(ctx, claim: Claim) -> Measurement:
-    study, tokens = _study(ctx), _tokens(ctx)
+def search_experiment(ctx, claim: Claim, seed: int) -> Measurement:
+    study, tokens = _study(ctx, seed), _tokens(ctx, seed)
     search = tokens["search"]
     table = [{"rank": n, "token": t, "P(positive)": p, "rating": "yes" if X.is_rating(t) else "",
               "also in the ascent's 10": "yes" if t in tokens["ascent"]["tokens"] else ""}
@@ -281,7 +319,7 @@ def search_experiment(ctx, claim: Claim) -> Measurement:
     details = {**tokens, **_training(study), "table": table}
     note = (f"{tokens['overlap']} of the 10 shared with activation maximisation; both "
             "times are in the details (reported, not judged)")
-    return Measurement(search["ratings"], details, budget=_budget(study), note=note)
+    return Measurement(search["ratings"], details, budget=_budget([study]), note=note)
 
 
 # ----------------------------------------------------------------------------- bigrams
@@ -297,9 +335,9 @@ def same_side(query_positive: np.ndarray, neighbour_probability: np.ndarray) -> 
     return agree.sum(1) * 2 > agree.shape[1]
 
 
-def dataset_examples_experiment(ctx, claim: Claim) -> Measurement:
-    study, s = _study(ctx), _settings(ctx)
-    lime = _explanations(ctx)
+def dataset_examples_experiment(ctx, claim: Claim, seed: int) -> Measurement:
+    study, s = _study(ctx, seed), _settings(ctx)
+    lime = _explanations(ctx, seed)
     model, itos = study["model"], study["vocab"].itos
     began = time.perf_counter()
     table = X.bigram_table(model, study["seqs"]["train"], study["probs"]["train"], len(itos))
@@ -363,7 +401,7 @@ def dataset_examples_experiment(ctx, claim: Claim) -> Measurement:
     note = (f"random training bigrams: {control.mean():.2f}; exact search over "
             f"{len(table.codes):,} training bigrams")
     return Measurement(round(float(agree.mean()), 4), details, figures,
-                       budget=_budget(study, queries=len(queries)), note=note)
+                       budget=_budget([study], queries=len(queries)), note=note)
 
 
 def _token_search(study) -> list[FigureSpec]:
@@ -419,12 +457,32 @@ def _card(ctx, study) -> FigureSpec:
     return FigureSpec(CARD, "text", {"text": "\n".join(lines)}, "the word LSTM's model card")
 
 
+def over_trainings(one, what: str):
+    """An experiment judged over every training: ``one(ctx, claim, seed)`` measures one; the
+    value is the mean over the trainings, with its t interval; the first training's details,
+    figures and note are shown, beside every training's value (under ``what``)."""
+    def run(ctx, claim: Claim) -> Measurement:
+        seeds = _seeds(ctx)
+        each = [one(ctx, claim, seed) for seed in seeds]
+        values = [float(m.value) for m in each]
+        first = each[0]
+        finite = not any(np.isnan(values))
+        return Measurement(
+            float(np.mean(values)), {**first.details, what: _per_seed(values, seeds)},
+            first.figures, note=first.note,
+            budget={**first.budget, **_budget([_study(ctx, seed) for seed in seeds])},
+            interval=_over_seeds(values, what) if finite else None)
+    run.__doc__ = one.__doc__
+    return run
+
+
 EXPERIMENTS = register_experiments({
     "word_lstm_accuracy": accuracy_experiment,
-    "lime_lexicon": lime_experiment,
-    "activation_maximization": activation_maximization_experiment,
-    "corpus_search": search_experiment,
-    "dataset_examples": dataset_examples_experiment,
+    "lime_lexicon": over_trainings(lime_experiment, "median_lexicon_positive_in_top5"),
+    "activation_maximization": over_trainings(activation_maximization_experiment,
+                                              "rating_tokens_in_top10"),
+    "corpus_search": over_trainings(search_experiment, "rating_tokens_in_top10"),
+    "dataset_examples": over_trainings(dataset_examples_experiment, "same_polarity_share"),
 })
 
 FAMILY = register_family(Family(

@@ -284,7 +284,7 @@ def test_on_the_fixture_the_planted_positive_ratings_come_first(tmp_path):
     from neuron_repro.runner import evaluate
 
     ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
-    tokens = _tokens(ctx)
+    tokens = _tokens(ctx, 0)  # the first training
 
     def positive_rating(token):
         return X.is_rating(token) and int(token.split("/")[-2].lstrip("/>")) >= 7
@@ -298,3 +298,31 @@ def test_on_the_fixture_the_planted_positive_ratings_come_first(tmp_path):
     assert (tmp_path / "word_lstm.md").is_file()
     assert {"lime_review_1.png", "dataset_examples.png", "token_search.png"} <= {
         p.name for p in tmp_path.iterdir()}
+
+
+def test_every_claim_is_judged_over_the_trainings_and_one_is_short_of_the_protocol(tmp_path):
+    """With the fixtures' 5 trainings each claim's value is the mean over them, with every
+    training's value and its interval (a prediction interval for the accuracy, whose published
+    number is one run); one training falls short of the protocol."""
+    from dataclasses import replace
+
+    from neuron_repro.claims import get_claim
+    from neuron_repro.experiments import EXPERIMENTS
+    from neuron_repro.repro import make_context
+    from neuron_repro.runner import evaluate
+
+    ctx = make_context(profile="fixtures", out_dir=tmp_path, progress=False)
+    claim = get_claim("lopes2019.activation_maximization_ratings")
+    measured = EXPERIMENTS[claim.experiment](ctx, claim)
+    each = measured.details["rating_tokens_in_top10"]["per_seed"]
+    assert list(each) == ["0", "1", "2", "3", "4"]
+    assert measured.value == pytest.approx(np.mean(list(each.values())))
+    assert measured.interval.kind == "seeds" and measured.budget["seeds"] == 5
+    accuracy = get_claim("lopes2019.lstm_accuracy")
+    m = EXPERIMENTS[accuracy.experiment](ctx, accuracy)
+    assert m.interval.kind == "prediction" and m.interval.n == 5
+    ctx.settings["lopes"] = replace(ctx.settings["lopes"], seeds=1)
+    ctx.memo.clear()
+    one = evaluate(claim, ctx)
+    assert one.verdict == "NOT RUN" and "1 of the protocol's 5 seeds" in one.reason
+    assert one.interval is None
