@@ -529,3 +529,16 @@ def test_a_verdict_decided_by_a_further_condition_shows_no_margin_of_the_main_st
                                       budget=dict(claim.protocol)),
                    False, preconditions=held(claim))
     assert result.verdict == FAIL and result.margin_se is None
+
+
+def test_the_opposite_polarity_margin_is_bootstrapped_over_paired_test_texts():
+    from neuron_repro.experiments.donnelly import bootstrap_margin
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    values = np.where(rng.random(400) < 0.8, 2 * y - 1, 1 - 2 * y) * rng.random(400)
+    low, high = bootstrap_margin(values, y, +1)
+    point = 100 * (np.mean((values > 0) == y) - max(np.mean(y), 1 - np.mean(y),
+                                                     np.mean((-values > 0) == y)))
+    assert low < point < high and high - low < 20
+    assert bootstrap_margin(values, y, -1)[1] < 0  # the wrong sign loses to its flip

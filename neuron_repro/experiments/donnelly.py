@@ -16,7 +16,7 @@ from neuron_repro.experiments.registry import Family, register_experiments, regi
 from neuron_repro.features import STATE_KINDS, continue_features, preprocess_openai
 from neuron_repro.probes import EngineNotConverged, L1Probe, run_probe, zero_shot_accuracy
 from neuron_repro.stats import majority_share, proportion_interval
-from neuron_repro.verdicts import Claim, FigureSpec, Measurement
+from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
 
 SPLIT_SEED = 42
 SUFFIXES = {"positive": " Wonderful", "negative": " Terrible"}
@@ -269,9 +269,31 @@ def opposite_polarity_experiment(ctx, claim: Claim) -> Measurement:
     accuracy = zero_shot_accuracy(Xte[:, unit], yte, sign)
     flipped = zero_shot_accuracy(Xte[:, unit], yte, -sign)
     majority = 100.0 * majority_share(yte)
+    low, high = bootstrap_margin(Xte[:, unit], yte, sign)
     return Measurement(accuracy - max(majority, flipped), {
         "sentiment_unit": unit, "sentiment_unit_sign": sign, "zero_shot_accuracy": accuracy,
-        "zero_shot_sign_flipped": flipped, "majority_class": majority})
+        "zero_shot_sign_flipped": flipped, "majority_class": majority},
+        interval=Interval(low, high, "bootstrap", n=MARGIN_RESAMPLES,
+                          note=f"percentile, {MARGIN_RESAMPLES} resamples of the test texts "
+                          f"(seed {MARGIN_SEED}), the three accuracies paired"))
+
+
+MARGIN_RESAMPLES, MARGIN_SEED = 1000, 0
+
+
+def bootstrap_margin(values, y, sign: int, n_resamples: int = MARGIN_RESAMPLES,
+                     seed: int = MARGIN_SEED) -> tuple[float, float]:
+    """The 95 % percentile interval of ``zero-shot accuracy - max(majority, sign-flipped
+    accuracy)`` over resamples of the test texts (each resample scores all three on the same
+    texts)."""
+    values, y = np.asarray(values), np.asarray(y)
+    rows = np.random.default_rng(seed).integers(0, len(y), size=(n_resamples, len(y)))
+    yy = y[rows]
+    right = ((sign * values[rows] > 0).astype(int) == yy).mean(1)
+    wrong = ((-sign * values[rows] > 0).astype(int) == yy).mean(1)
+    share = yy.mean(1)
+    margin = 100 * (right - np.maximum(np.maximum(share, 1 - share), wrong))
+    return float(np.percentile(margin, 2.5)), float(np.percentile(margin, 97.5))
 
 
 # ----------------------------------------------------------------------------- sweeps (SST)
