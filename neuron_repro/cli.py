@@ -211,9 +211,6 @@ def cmd_reproduce(args) -> int:
         results = run.evaluate_all(on_result=show)
         print(summary_line(results))
         run.write()
-    ctx.out_dir = target
-    if control is not None:
-        control.out_dir = target / "control"
     print(f"report: {target / 'REPORT.md'}")
     for error in run.errors:
         print(f"error in {error}", file=sys.stderr)

@@ -120,12 +120,10 @@ def lock_report_folder(target: Path, option: str, writer: str):
 
 @dataclass
 class Staged:
-    """The folder being built (``path``) for ``target``; ``dropped`` names (relative,
-    ``/``-separated) the files of the old version that the new one replaces, which are not
-    carried over."""
+    """The folder being built (``path``); ``dropped`` names (relative, ``/``-separated) the
+    files of the old version that the new one replaces, which are not carried over."""
 
     path: Path
-    target: Path
     dropped: set[str] = field(default_factory=set)
 
 
@@ -153,7 +151,7 @@ def staged_folder(target: str | os.PathLike, option: str, writer: str) -> Iterat
         new = staging_path(target)
         new.mkdir()
         try:
-            staged = Staged(new, target)
+            staged = Staged(new)
             yield staged
             if target.is_dir():
                 _carry_over(target, new, staged.dropped)

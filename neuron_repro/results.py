@@ -12,7 +12,6 @@ checked file back into :class:`ClaimResult` objects, for merging and for renderi
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -218,14 +217,14 @@ def _code(row: dict) -> str:
 
 
 def _interval(data, where: str) -> Interval | None:
+    """A row's interval; its bounds that were not finite are put back by ``_restore_nulls``
+    before it is read, so a null bound here is one the report does not account for."""
     if not data:
         return None
-    low, high = (math.inf * (-1 if k == "low" else 1) if data.get(k) is None else data[k]
-                 for k in ("low", "high"))
     try:
-        return Interval(low, high, data["kind"], data.get("level", 0.95), data.get("n"),
-                        data.get("note", ""))
-    except ValueError as exc:
+        return Interval(data["low"], data["high"], data["kind"], data.get("level", 0.95),
+                        data.get("n"), data.get("note", ""))
+    except (TypeError, ValueError) as exc:
         raise DatasetError(f"{where}: interval: {exc}") from exc
 
 

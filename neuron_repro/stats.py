@@ -30,6 +30,16 @@ def binomial_interval(n_correct: int, n: int) -> Interval:
     return Interval(low, high, "binomial", n=int(n), note="Wilson, test-set sampling")
 
 
+def _t_interval(values, kind: str, level: float, note: str, spread: float = 1.0
+                ) -> Interval:
+    """``mean ± t(level, n - 1) * spread * sd / sqrt(n)`` over ``values`` (at least two)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    half = float(t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) * spread
+                 / np.sqrt(len(values)))
+    return Interval(mean - half, mean + half, kind, level, len(values), note)
+
+
 def fold_interval(values) -> Interval:
     """The t interval of the mean of per-fold values (``n - 1`` degrees of freedom): the
     spread over folds. One fold, or folds that all agree, give a zero-width interval."""
@@ -37,32 +47,33 @@ def fold_interval(values) -> Interval:
     values = values[~np.isnan(values)]
     if len(values) == 0:
         raise ValueError("no fold has a value")
-    mean = float(values.mean())
     if len(values) == 1:
-        return Interval(mean, mean, "folds", n=1, note="one fold: no spread")
-    half = float(t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return Interval(mean - half, mean + half, "folds", n=len(values),
-                    note="t interval of the fold mean")
+        return Interval(values[0], values[0], "folds", n=1, note="one fold: no spread")
+    return _t_interval(values, "folds", 0.95, "t interval of the fold mean")
+
+
+def _seeded(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or np.isnan(values).any():
+        raise ValueError(f"an interval over seeds needs at least two finite values, got "
+                         f"{values}")
+    return values
 
 
 def seed_interval(values, level: float = 0.95, note: str = "") -> Interval:
     """The t interval of the mean over training seeds (``n - 1`` degrees of freedom). One seed
     has no spread to measure: refused, since a zero-width interval would claim certainty."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2 or np.isnan(values).any():
-        raise ValueError(f"a seed interval needs at least two finite values, got {values}")
-    mean = float(values.mean())
-    half = float(t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1)
-                 / np.sqrt(len(values)))
-    return Interval(mean - half, mean + half, "seeds", level, len(values),
-                    note or "t interval of the mean over seeds")
+    return _t_interval(_seeded(values), "seeds", level,
+                       note or "t interval of the mean over seeds")
 
 
-def share_interval(k: int, n: int, level: float = 0.95, note: str = "") -> Interval:
-    """The Wilson interval of a share of ``k`` in ``n`` seeds, as a fraction."""
-    low, high = wilson_interval(k, n, level)
-    return Interval(low / 100, high / 100, "seeds", level, int(n),
-                    note or "Wilson, share of seeds")
+def prediction_interval(values, note: str = "") -> Interval:
+    """Where one more training would fall, from the values of k trainings: ``mean ± t * sd *
+    sqrt(1 + 1/k)`` (for a published number that is itself one training)."""
+    values = _seeded(values)
+    return _t_interval(values, "prediction", 0.95, note or "where one more training would "
+                       f"fall, from {len(values)} trainings (t, sd times sqrt(1 + 1/k))",
+                       spread=np.sqrt(len(values) + 1))
 
 
 def median_interval(values) -> Interval:
@@ -83,10 +94,12 @@ def median_interval(values) -> Interval:
                     f"order statistics {j + 1} and {n - j} of {n} seeds")
 
 
-def proportion_interval(k: int, n: int, note: str) -> Interval:
-    """The Wilson interval of a share of ``k`` in ``n`` independent draws, as a fraction."""
-    low, high = wilson_interval(k, n)
-    return Interval(low / 100, high / 100, "binomial", n=int(n), note=note)
+def proportion_interval(k: int, n: int, note: str, kind: str = "binomial",
+                        level: float = 0.95) -> Interval:
+    """The Wilson interval of a share of ``k`` in ``n`` independent draws (random subsets,
+    or seeds: ``kind``), as a fraction."""
+    low, high = wilson_interval(k, n, level)
+    return Interval(low / 100, high / 100, kind, level, int(n), note)
 
 
 def difference_interval(k1: int, n1: int, k2: int, n2: int, note: str) -> Interval:

@@ -155,11 +155,7 @@ class Tolerance:
         return -math.inf, published + self.amount
 
     def holds(self, measured: float, published: float) -> bool:
-        if self.direction == "two-sided":
-            return abs(measured - published) <= self.amount + 1e-9
-        if self.direction == "at-least":
-            return measured >= published - self.amount - 1e-9
-        return measured <= published + self.amount + 1e-9
+        return _decide(measured, measured, *self.region(published)) == PASS
 
     def __str__(self) -> str:
         sign = {"two-sided": "±", "at-least": "-", "at-most": "+"}[self.direction]

@@ -502,9 +502,9 @@ def test_the_median_interval_covers_the_median_at_least_at_its_level(n):
 
 @pytest.mark.parametrize("k, n", [(0, 5), (5, 5), (3, 5)])
 def test_a_share_of_seeds_interval_holds_the_share(k, n):
-    from neuron_repro.stats import share_interval
+    from neuron_repro.stats import proportion_interval
 
-    interval = share_interval(k, n)
+    interval = proportion_interval(k, n, "share of seeds", "seeds")
     assert 0.0 <= interval.low <= k / n <= interval.high <= 1.0
 
 

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import t as t_dist
 from tqdm.auto import tqdm
 
 from neuron_repro import explain as X
@@ -24,7 +23,7 @@ from neuron_repro.data.imdb import LOPES_SPLIT_SEED, load_imdb, lopes_splits
 from neuron_repro.experiments.registry import Family, register_experiments, register_family
 from neuron_repro.models.wordlstm import WordLSTMConfig, positive_probability, tokenize
 from neuron_repro.paths import FIXTURE_DATA
-from neuron_repro.stats import seed_interval
+from neuron_repro.stats import prediction_interval, seed_interval
 from neuron_repro.train.classifier import train_classifier
 from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
 
@@ -141,14 +140,7 @@ def accuracy_experiment(ctx, claim: Claim) -> Measurement:
     seeds = _seeds(ctx)
     studies = [_study(ctx, seed) for seed in seeds]
     tests = [s["accuracy"]["test"] for s in studies]
-    interval = None
-    if len(tests) > 1:
-        half = float(t_dist.ppf(0.975, len(tests) - 1) * np.std(tests, ddof=1)
-                     * np.sqrt(1 + 1 / len(tests)))
-        interval = Interval(float(np.mean(tests)) - half, float(np.mean(tests)) + half,
-                            "prediction", n=len(tests),
-                            note=f"where one more training would fall, from {len(tests)} "
-                            "trainings (t, sd times sqrt(1 + 1/k))")
+    interval = prediction_interval(tests) if len(tests) > 1 else None
     study = studies[0]
     trained = study["trained"]
     figures = [FigureSpec("word_lstm_training.png", "training_curve", {

@@ -25,7 +25,7 @@ from neuron_repro.models.tagger import (
     predict,
     unit_activations,
 )
-from neuron_repro.stats import median_interval, seed_interval, share_interval
+from neuron_repro.stats import median_interval, proportion_interval, seed_interval
 from neuron_repro.train import TrainingDiverged
 from neuron_repro.train.tagger import TaggerJob, train_parallel, train_tagger
 from neuron_repro.verdicts import Claim, FigureSpec, Interval, Measurement
@@ -261,7 +261,8 @@ def sensitivity_correlations_experiment(ctx, claim: Claim) -> Measurement:
     # the smallest share over the relations, each relation's Wilson interval over the seeds
     # at 1 - 0.05/R (Bonferroni)
     level = 1 - 0.05 / len(shares)
-    each = [share_interval(sum(s[name]["holds"] for s in per_seed), len(per_seed), level)
+    each = [proportion_interval(sum(s[name]["holds"] for s in per_seed), len(per_seed),
+                                "Wilson, share of seeds", "seeds", level)
             for name in shares]
     interval = Interval(min(c.low for c in each), min(c.high for c in each), "seeds",
                         n=len(per_seed), note=f"smallest over {len(shares)} relations of the "

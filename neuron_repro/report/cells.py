@@ -63,9 +63,10 @@ def format_value(value, details: dict | None = None, interval: dict | None = Non
 
 
 def _bound(value, which: str) -> str:
-    if value is None or (isinstance(value, float) and math.isinf(value)):
-        return "-inf" if which == "low" else "inf"
-    return f"{value:.2f}" if value == 0 or abs(value) >= 0.1 else f"{value:.3g}"
+    """An interval's bound as :func:`format_value` writes a number (a one-sided bound read
+    back without its null record is infinite)."""
+    return format_value(value if value is not None else
+                        -math.inf if which == "low" else math.inf)
 
 
 def summary_line(results: list[ClaimResult]) -> str:
