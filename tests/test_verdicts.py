@@ -542,3 +542,21 @@ def test_the_opposite_polarity_margin_is_bootstrapped_over_paired_test_texts():
                                                      np.mean((-values > 0) == y)))
     assert low < point < high and high - low < 20
     assert bootstrap_margin(values, y, -1)[1] < 0  # the wrong sign loses to its flip
+
+
+def test_the_seed_pair_jackknife_covers_at_about_its_rate_and_needs_three_seeds():
+    from itertools import combinations
+
+    from neuron_repro.experiments.ner import jackknife_over_seeds
+
+    rng = np.random.default_rng(6)
+    pairs = list(combinations(range(6), 2))
+    covered = []
+    for _ in range(2000):
+        seed_effect = rng.normal(0, 1, 6)
+        per_pair = [0.2 + seed_effect[i] + seed_effect[j] + rng.normal(0, 0.5)
+                    for i, j in pairs]
+        i = jackknife_over_seeds(per_pair, pairs, 6)
+        covered.append(i.low <= 0.2 <= i.high)
+    assert 0.92 <= np.mean(covered) <= 0.99, np.mean(covered)
+    assert jackknife_over_seeds([0.1], [(0, 1)], 2) is None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+from scipy.stats import t as t_dist
 
 from neuron_repro import ner_units as U
 from neuron_repro.data.conll import load_conll
@@ -278,22 +279,42 @@ def seed_dependence_experiment(ctx, claim: Claim) -> Measurement:
     if len(models) < 2:
         return Measurement(None, {"why": "needs at least two seeds (--set ner.seeds=N)"})
     rng = np.random.default_rng(SHUFFLE_SEED)
-    matched, control, first_cols = [], [], None
-    for a, b in combinations(models, 2):
+    matched, control, first_cols, pairs = [], [], None, []
+    for (i, a), (j, b) in combinations(enumerate(models), 2):
         value, cols = U.matched_correlation(a["sens"], b["sens"])
         matched.append(value)
         control.append(U.shuffled_control(a["sens"], b["sens"], rng))
         first_cols = cols if first_cols is None else first_cols
+        pairs.append((i, j))
     excess = float(np.mean(matched) - np.mean(control))
-    return Measurement(round(excess, 4), {
+    return Measurement(round(excess, 4), interval=jackknife_over_seeds(
+        np.subtract(matched, control), pairs, len(models)), details={
         "matched_correlation_mean": round(float(np.mean(matched)), 4),
         "shuffled_control_mean": round(float(np.mean(control)), 4),
         "seed_pairs": len(matched), "shuffle_seed": SHUFFLE_SEED,
         "matched_correlation_per_pair": np.round(matched, 4).tolist()},
-        [FigureSpec("ner_seed_matching.png", "ner_seed_matching",
-                    {"first": models[0], "second": models[1], "cols": first_cols},
-                    "NER: two seeds' sensitivity matrices, the second's units matched to the "
-                    "first's")])
+        figures=[FigureSpec("ner_seed_matching.png", "ner_seed_matching",
+                            {"first": models[0], "second": models[1], "cols": first_cols},
+                            "NER: two seeds' sensitivity matrices, the second's units matched "
+                            "to the first's")])
+
+
+def jackknife_over_seeds(per_pair, pairs: list[tuple[int, int]], n_seeds: int
+                         ) -> Interval | None:
+    """The t interval (n_seeds - 1 degrees of freedom) of the mean of a statistic of seed
+    pairs, with the delete-one-seed jackknife's standard error: the pairs share seeds, so
+    they are not independent draws, but the seeds are. None with fewer than 3 seeds."""
+    if n_seeds < 3:
+        return None
+    per_pair = np.asarray(per_pair, dtype=float)
+    left_out = np.array([per_pair[[k not in pair for pair in pairs]].mean()
+                         for k in range(n_seeds)])
+    se = float(np.sqrt((n_seeds - 1) / n_seeds * np.sum((left_out - left_out.mean()) ** 2)))
+    half = float(t_dist.ppf(0.975, n_seeds - 1) * se)
+    mean = float(per_pair.mean())
+    return Interval(mean - half, mean + half, "seeds", n=n_seeds,
+                    note="delete-one-seed jackknife over the seed pairs, t with "
+                    f"{n_seeds - 1} degrees of freedom")
 
 
 def ablation_experiment(ctx, claim: Claim) -> Measurement:
