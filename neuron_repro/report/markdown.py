@@ -97,7 +97,7 @@ def _summary(results: list[ClaimResult], provenance: dict) -> list[str]:
                    f"{counts[FAIL]} FAIL, {counts[INCONCLUSIVE]} INCONCLUSIVE), each measured "
                    "with the full protocol its claim declares"
                    + (f"; {len(pointwise)} of them on a point estimate, without an interval"
-                      if pointwise else "; each judged on its 95 % interval" if informative
+                      if pointwise else "; each judged on its interval" if informative
                       else "") + ". "
                    f"{counts[NOT_RUN]} NOT RUN"
                    + (": " + ", ".join(f"{n} {kind}" for kind, n in why.most_common())
